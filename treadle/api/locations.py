@@ -1,0 +1,48 @@
+"""Data locations accepted in requests: s3:// URIs, and file:// URIs only
+below the directories the operator allowed (spec Decision 15)."""
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from ..protocol.errors import InvalidInputException
+
+
+def local_path(uri: str, allowed: list[Path]) -> Path:
+    """Resolve a file:// URI (following `..` and links) and insist it lies
+    below an allowed directory."""
+    parts = urlsplit(uri)
+    if parts.netloc not in ("", "localhost"):
+        raise InvalidInputException(f"{uri} must be a local file:// URI (file:///path)")
+    raw = unquote(parts.path)
+    path = Path(raw).resolve()
+    for root in allowed:
+        if path == root or root in path.parents:
+            return path
+    if not allowed:
+        raise InvalidInputException(
+            f"{uri} is a local path, but this server allows no local paths (start it with --allow-local-path DIR)")
+    raise InvalidInputException(f"{uri} is outside the local paths this server allows")
+
+
+def check_location(member: str, uri: str, allowed: list[Path], output: bool = False) -> None:
+    if uri.startswith("s3://"):
+        bucket, _, key = uri[5:].partition("/")
+        if not bucket:
+            raise InvalidInputException(f"{member} {uri} names no bucket")
+        if output:
+            _check_output_key(member, key)
+        return
+    if uri.startswith("file://"):
+        local_path(uri, allowed)
+        if output:
+            _check_output_key(member, urlsplit(uri).path)
+        return
+    raise InvalidInputException(f"{member} must be an s3:// or file:// URI")
+
+
+def _check_output_key(member: str, key: str) -> None:
+    # The service model forbids these in OutputUri's key part.
+    for bad in (":", "//", "/./", "/../"):
+        if bad in key:
+            raise InvalidInputException(f"{member} must not contain {bad!r} in its key part")

@@ -1,0 +1,50 @@
+"""CreateRealtimeEndpoint, DeleteRealtimeEndpoint and Predict."""
+from __future__ import annotations
+
+from ..protocol import errors
+from ..store.entities import now
+from .common import require, require_live
+from .context import Call
+from .mlmodels import NO_ENDPOINT
+
+KIND = "MLModel"
+
+
+def _endpoint_info(entity) -> dict:
+    info = dict(entity.document.get("EndpointInfo") or NO_ENDPOINT)
+    return info
+
+
+def create_endpoint(call: Call, params: dict) -> dict:
+    model_id = params["MLModelId"]
+    entity = require_live(call, KIND, model_id)
+    info = _endpoint_info(entity)
+    if info["EndpointStatus"] in ("READY", "UPDATING"):
+        return {"MLModelId": model_id, "RealtimeEndpointInfo": info}
+    settings = call.services.settings
+    info = {
+        "EndpointStatus": "UPDATING",
+        "EndpointUrl": settings.effective_public_url,
+        "PeakRequestsPerSecond": settings.peak_requests_per_second,
+        "CreatedAt": now(),
+    }
+    call.entities.update(call.account, KIND, model_id, {"EndpointInfo": info})
+    info = call.services.mount_endpoint(call.account, model_id)
+    return {"MLModelId": model_id, "RealtimeEndpointInfo": info}
+
+
+def delete_endpoint(call: Call, params: dict) -> dict:
+    model_id = params["MLModelId"]
+    require(call, KIND, model_id)
+    call.entities.update(call.account, KIND, model_id, {"EndpointInfo": dict(NO_ENDPOINT)})
+    call.services.model_changed(call.account, model_id)
+    return {"MLModelId": model_id, "RealtimeEndpointInfo": dict(NO_ENDPOINT)}
+
+
+def predict(call: Call, params: dict) -> dict:
+    entity = require(call, KIND, params["MLModelId"])
+    info = _endpoint_info(entity)
+    if entity.status != "COMPLETED" or info["EndpointStatus"] != "READY":
+        raise errors.PredictorNotMountedException(
+            f"No real-time endpoint is READY for MLModel {entity.entity_id}")
+    return call.services.predict(call.account, entity, params["Record"])

@@ -1,0 +1,114 @@
+"""The `treadle` command: serve, credentials, databases."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .config import DEFAULT_PORT, Settings, default_data_dir, is_loopback
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", default=None,
+                        help="where Treadle keeps its data (default: $TREADLE_DATA_DIR or ~/.local/share/treadle)")
+    parser.add_argument("--database-url", default=os.environ.get("TREADLE_DATABASE_URL"),
+                        help="metadata database (default: SQLite in the data dir; postgresql://... for PostgreSQL)")
+
+
+def _settings(args, **extra) -> Settings:
+    return Settings(data_dir=args.data_dir or default_data_dir(), database_url=args.database_url, **extra)
+
+
+def serve(args) -> int:
+    import uvicorn
+
+    from .logs import configure
+    from .server import create_app
+
+    if args.auth == "none" and not is_loopback(args.host):
+        print("treadle: --auth none is only allowed when binding to a loopback address", file=sys.stderr)
+        return 2
+    settings = _settings(
+        args, host=args.host, port=args.port, public_url=args.public_url,
+        artifacts_url=args.artifacts_url, allowed_local_paths=args.allow_local_path or [],
+        auth=args.auth, job_concurrency=args.jobs or (os.cpu_count() or 1),
+        peak_requests_per_second=args.peak_requests_per_second)
+    configure(args.log_level.upper())
+    app = create_app(settings)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False,
+                timeout_graceful_shutdown=10)
+    return 0
+
+
+def credentials(args) -> int:
+    from .store import db
+    from .store.credentials import CredentialStore
+    from .store.secrets import MasterKey
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = db.create_engine(settings.effective_database_url)
+    db.migrate(engine)
+    store = CredentialStore(engine, MasterKey.load(settings.data_dir))
+    if args.action == "create":
+        try:
+            key = store.create(args.user, args.account)
+        except ValueError as error:
+            print(f"treadle: {error}", file=sys.stderr)
+            return 2
+        print(f"AWS_ACCESS_KEY_ID={key.access_key_id}")
+        print(f"AWS_SECRET_ACCESS_KEY={key.secret_access_key}")
+        print(f"# account {key.account}, user {key.arn}", file=sys.stderr)
+    elif args.action == "list":
+        for row in store.list():
+            print(f"{row['access_key_id']}\t{row['account']}\t{row['user_name']}\t"
+                  f"{'active' if row['active'] else 'inactive'}")
+    elif args.action == "revoke":
+        if not store.deactivate(args.access_key_id):
+            print(f"treadle: no access key {args.access_key_id}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="treadle", description="A self-hosted Amazon Machine Learning service")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("serve", help="run the API server, job runner and real-time endpoints")
+    _common(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--public-url", default=None, help="base URL clients reach this server at (EndpointUrl, LogUri)")
+    p.add_argument("--artifacts-url", default=os.environ.get("TREADLE_ARTIFACTS_URL"),
+                   help="where logs, statistics and models are kept (default: the data dir; s3://bucket/prefix)")
+    p.add_argument("--allow-local-path", action="append", metavar="DIR",
+                   help="a directory file:// locations may point into (repeatable)")
+    p.add_argument("--auth", choices=("sigv4", "none"), default="sigv4")
+    p.add_argument("--jobs", type=int, default=None, help="concurrent jobs (default: the CPU count)")
+    p.add_argument("--peak-requests-per-second", type=int, default=200,
+                   help="per-endpoint Predict rate limit (PeakRequestsPerSecond)")
+    p.add_argument("--log-level", default="info")
+    p.set_defaults(func=serve)
+
+    p = commands.add_parser("credentials", help="manage access keys")
+    p.set_defaults(func=credentials)
+    actions = p.add_subparsers(dest="action", required=True)
+    c = actions.add_parser("create", help="create an access key; prints AWS_ACCESS_KEY_ID=... lines")
+    _common(c)
+    c.add_argument("--user", required=True)
+    c.add_argument("--account", default=None, help="12-digit account id (default: the user's, else a new one)")
+    c = actions.add_parser("list", help="list access keys (never secrets)")
+    _common(c)
+    c = actions.add_parser("revoke", help="deactivate an access key")
+    _common(c)
+    c.add_argument("access_key_id")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

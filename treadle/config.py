@@ -1,0 +1,77 @@
+"""Server settings, gathered once from the command line and environment."""
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PORT = 8686
+DEFAULT_ACCOUNT = "000000000000"
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("TREADLE_DATA_DIR")
+    if env:
+        return Path(env)
+    return Path.home() / ".local" / "share" / "treadle"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(ipaddress.ip_address(info[4][0]).is_loopback
+                       for info in socket.getaddrinfo(host, None))
+        except OSError:
+            return False
+
+
+@dataclass
+class Settings:
+    data_dir: Path = field(default_factory=default_data_dir)
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    database_url: str | None = None
+    artifacts_url: str | None = None
+    public_url: str | None = None
+    allowed_local_paths: list[Path] = field(default_factory=list)
+    auth: str = "sigv4"
+    region: str = "us-east-1"
+    job_concurrency: int = field(default_factory=lambda: os.cpu_count() or 1)
+    job_lease_seconds: float = 30.0
+    job_poll_seconds: float = 0.5
+    job_max_attempts: int = 3
+    log_link_seconds: int = 3600
+    peak_requests_per_second: int = 200
+
+    def __post_init__(self):
+        self.data_dir = Path(self.data_dir).expanduser().resolve()
+        self.allowed_local_paths = [Path(p).expanduser().resolve() for p in self.allowed_local_paths]
+        if self.auth not in ("sigv4", "none"):
+            raise ValueError("--auth must be sigv4 or none")
+
+    @property
+    def effective_database_url(self) -> str:
+        from .store.db import sqlite_url
+
+        return self.database_url or sqlite_url(self.data_dir)
+
+    @property
+    def effective_artifacts_url(self) -> str:
+        return self.artifacts_url or str(self.data_dir / "artifacts")
+
+    @property
+    def effective_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.host
+        if host in ("0.0.0.0", "::"):
+            host = socket.gethostname()
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"

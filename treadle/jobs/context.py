@@ -1,0 +1,43 @@
+"""What a job function is given, wherever it runs (a local process or a
+Dask worker): the entity, the stores, and a log."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from ..config import Settings
+from ..store.artifacts import ArtifactStore
+from ..store.entities import Entity, EntityStore
+from ..store.secrets import MasterKey
+
+
+class JobFailed(Exception):
+    """A failure the user can act on; its text becomes the entity's Message."""
+
+
+@dataclass
+class JobContext:
+    settings: Settings
+    entities: EntityStore
+    artifacts: ArtifactStore
+    master_key: MasterKey
+    entity: Entity
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def account(self) -> str:
+        return self.entity.account
+
+    @property
+    def document(self) -> dict:
+        return self.entity.document
+
+    def log(self, message: str) -> None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.lines.append(f"{stamp} {message}")
+
+    def input(self, kind: str, entity_id: str) -> Entity:
+        entity = self.entities.get(self.account, kind, entity_id)
+        if entity is None:
+            raise JobFailed(f"{kind} {entity_id} no longer exists")
+        return entity

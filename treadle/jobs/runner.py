@@ -1,0 +1,98 @@
+"""Job runners. `JobRunner` is the narrow interface the server uses; the
+local runner keeps a scheduler thread that claims jobs from the durable
+queue and runs each in a worker process, so CPU-heavy jobs never hold the
+API server's GIL."""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import multiprocessing
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import Protocol
+
+from .queue import JobQueue, JobRef
+from .worker import run_job
+
+log = logging.getLogger("treadle.jobs")
+
+
+class JobRunner(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def wake(self) -> None: ...
+
+
+class LocalJobRunner:
+    def __init__(self, services, on_finished=None):
+        self.services = services
+        self.settings = services.settings
+        self.queue = JobQueue(services.entities, self.settings.job_max_attempts)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.on_finished = on_finished or (lambda job, status: None)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._running: dict[cf.Future, JobRef] = {}
+        self._thread: threading.Thread | None = None
+        self._executor: cf.ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        self._executor = self._new_executor()
+        self._thread = threading.Thread(target=self._loop, name="treadle-jobs", daemon=True)
+        self._thread.start()
+
+    def _new_executor(self) -> cf.ProcessPoolExecutor:
+        # spawn, not fork: the server process has threads and open sockets.
+        return cf.ProcessPoolExecutor(max_workers=self.settings.job_concurrency,
+                                      mp_context=multiprocessing.get_context("spawn"))
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+        if self._executor:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            for process in list(getattr(self._executor, "_processes", {}).values()):
+                process.terminate()
+        self.queue.release_owned(self.owner, "Treadle was stopped while this job was running")
+
+    def _loop(self) -> None:
+        lease = self.settings.job_lease_seconds
+        last_sweep = 0.0
+        while not self._stop.is_set():
+            try:
+                if time.monotonic() - last_sweep > min(5.0, lease / 3):
+                    self.queue.renew(self.owner, [job.pk for job in self._running.values()], lease)
+                    self.queue.recover_expired()
+                    last_sweep = time.monotonic()
+                self._collect()
+                free = self.settings.job_concurrency - len(self._running)
+                if free > 0:
+                    for job in self.queue.claim(self.owner, free, lease):
+                        self._running[self._executor.submit(run_job, self.settings, job)] = job
+            except Exception:
+                log.exception("job scheduler error")
+            self._wake.wait(self.settings.job_poll_seconds)
+            self._wake.clear()
+
+    def _collect(self) -> None:
+        broken = False
+        for future in [f for f in self._running if f.done()]:
+            job = self._running.pop(future)
+            error = future.exception()
+            if error is None:
+                self.on_finished(job, future.result())
+                self._wake.set()  # jobs waiting on this one may be ready now
+                continue
+            log.error("job %s %s lost its worker: %r", job.kind, job.entity_id, error)
+            broken = broken or isinstance(error, cf.process.BrokenProcessPool)
+            self.queue.requeue(job, f"The worker running this job stopped ({type(error).__name__})")
+        if broken:
+            self._executor = self._new_executor()

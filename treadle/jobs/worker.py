@@ -1,0 +1,69 @@
+"""Runs one job to its end: the function is called where the runner put it
+(a local worker process, later a Dask worker) and records the outcome in the
+metadata store itself, so the runner only has to start it."""
+from __future__ import annotations
+
+import functools
+import logging
+import time
+import traceback
+
+from ..api.common import log_key
+from ..config import Settings
+from ..store import db
+from ..store.artifacts import open_artifacts
+from ..store.entities import EntityStore, now
+from ..store.secrets import MasterKey
+from .context import JobContext, JobFailed
+from .kinds import JOB_FUNCTIONS
+from .queue import JobQueue, JobRef
+
+log = logging.getLogger("treadle.jobs")
+
+
+@functools.cache
+def _stores(database_url: str, artifacts_url: str, data_dir):
+    # One engine and store per worker process, reused by every job it runs.
+    engine = db.create_engine(database_url)
+    return EntityStore(engine), open_artifacts(artifacts_url), MasterKey.load(data_dir)
+
+
+def run_job(settings: Settings, job: JobRef) -> str:
+    entities, artifacts, master_key = _stores(
+        settings.effective_database_url, settings.effective_artifacts_url, settings.data_dir)
+    entity = entities.get(job.account, job.kind, job.entity_id)
+    if entity is None:
+        JobQueue(entities).finish(job.pk)
+        return "gone"
+    ctx = JobContext(settings, entities, artifacts, master_key, entity)
+    ctx.log(f"{job.kind} {job.entity_id}: job started (attempt {job.attempt})")
+    cpu_started = time.process_time()
+    fields: dict = {}
+    try:
+        fields = JOB_FUNCTIONS[job.kind](ctx) or {}
+        status, message = "COMPLETED", None
+    except JobFailed as failure:
+        status, message = "FAILED", str(failure)
+    except Exception as error:  # a bug, not bad input: keep the details in the log
+        ctx.log("internal error:\n" + traceback.format_exc())
+        status, message = "FAILED", f"Internal error while processing this {job.kind}: {type(error).__name__}: {error}"
+    compute_ms = int(round((time.process_time() - cpu_started) * 1000))
+    ctx.log(f"job finished: {status}" + (f": {message}" if message else "") + f" (compute time {compute_ms} ms)")
+    artifacts.put(log_key(job.account, job.kind, job.entity_id), ("\n".join(ctx.lines) + "\n").encode())
+
+    def record(doc: dict) -> None:
+        doc.update({k: v for k, v in fields.items() if v is not None})
+        doc["FinishedAt"] = now()
+        if doc["Status"] == "DELETED":
+            return  # deleted while running: the result is kept, the status stays
+        doc["Status"] = status
+        if status == "COMPLETED":
+            doc["ComputeTime"] = compute_ms
+            doc.pop("Message", None)
+        else:
+            doc["Message"] = message[:10240]
+
+    with entities.engine.begin() as conn:
+        entities.update(job.account, job.kind, job.entity_id, record, conn)
+        JobQueue(entities).finish(job.pk, conn)
+    return status

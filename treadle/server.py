@@ -1,0 +1,142 @@
+"""The HTTP application: the AWS JSON API at POST /, signed log links,
+health. Assembles the services from Settings."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from .api.common import log_key
+from .api.context import Call, Services
+from .api.operations import OPERATIONS
+from .config import Settings
+from .jobs.runner import LocalJobRunner
+from .logs import event
+from .protocol import errors, wire
+from .protocol.auth import Authenticator
+from .protocol.validation import validate_input
+from .serving.endpoints import LocalServing
+from .store import db
+from .store.artifacts import open_artifacts
+from .store.credentials import CredentialStore
+from .store.entities import EntityStore
+from .store.secrets import MasterKey
+
+log = logging.getLogger("treadle.api")
+MAX_BODY = 32 * 1024 * 1024
+
+
+def build_services(settings: Settings) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = db.create_engine(settings.effective_database_url)
+    db.migrate(engine)
+    entities = EntityStore(engine)
+    services = Services(
+        settings=settings,
+        engine=engine,
+        entities=entities,
+        artifacts=open_artifacts(settings.effective_artifacts_url),
+        master_key=MasterKey.load(settings.data_dir),
+    )
+    services.serving = LocalServing(entities, load_model=_no_model_loader)
+    return services
+
+
+def _no_model_loader(account, entity):
+    raise RuntimeError("real-time serving of trained models is not built yet")
+
+
+def _response(status: int, payload: dict, request_id: str) -> Response:
+    return Response(wire.encode(payload), status_code=status, media_type=wire.CONTENT_TYPE,
+                    headers={"x-amzn-RequestId": request_id})
+
+
+def _request_url(request: Request) -> str:
+    host = request.headers.get("host", "")
+    path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return f"{request.url.scheme}://{host}{path}" + (f"?{query}" if query else "")
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+    services = services or build_services(settings)
+    authenticator = Authenticator(
+        settings.auth, CredentialStore(services.engine, services.master_key))
+    runner = LocalJobRunner(services)
+    services.wake_jobs = runner.wake
+
+    async def api(request: Request) -> Response:
+        started = time.perf_counter()
+        request_id = str(uuid.uuid4())
+        operation, principal, status = "-", None, 200
+        try:
+            body = await request.body()
+            if len(body) > MAX_BODY:
+                raise errors.SerializationException(f"The request body exceeds {MAX_BODY} bytes")
+            principal = authenticator.authenticate(request.method, _request_url(request), request.headers, body)
+            operation = wire.operation_from_target(request.headers.get("x-amz-target"))
+            wire.check_content_type(request.headers.get("content-type"))
+            params = validate_input(operation, wire.parse_body(body))
+            call = Call(services, principal)
+            result = await run_in_threadpool(OPERATIONS[operation], call, params)
+            response = _response(200, result, request_id)
+        except errors.ServiceError as error:
+            status = error.status
+            response = _response(status, error.body(), request_id)
+        except Exception:
+            status = 500
+            log.exception("unhandled error", extra={"fields": {"request_id": request_id, "operation": operation}})
+            response = _response(500, errors.InternalServerException(
+                f"Internal error (request {request_id})").body(), request_id)
+        event(log, "request", operation=operation, status=status,
+              duration_ms=round((time.perf_counter() - started) * 1000, 2),
+              account=principal.account if principal else None, request_id=request_id)
+        return response
+
+    async def logs(request: Request) -> Response:
+        account = request.path_params["account"]
+        kind = request.path_params["kind"]
+        entity_id = request.path_params["entity_id"]
+        expires = request.query_params.get("Expires", "")
+        signature = request.query_params.get("Signature", "")
+        path = request.url.path
+        if not expires.isdigit() or not services.master_key.verify(f"{path}\n{expires}", signature):
+            return PlainTextResponse("Invalid log link signature\n", status_code=403)
+        if int(expires) < time.time():
+            return PlainTextResponse("This log link has expired; call Get* again for a fresh LogUri\n",
+                                     status_code=403)
+        try:
+            text = await run_in_threadpool(services.artifacts.get, log_key(account, kind, entity_id))
+        except (FileNotFoundError, ValueError):
+            return PlainTextResponse("No log has been written for this object yet\n", status_code=404)
+        return Response(text, media_type="text/plain; charset=utf-8")
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        runner.start()
+        try:
+            yield
+        finally:
+            runner.stop()
+
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/logs/{account}/{kind}/{entity_id}", logs, methods=["GET"]),
+        Route("/", api, methods=["POST"]),
+        # The JavaScript SDK keeps the EndpointUrl's path for Predict.
+        Route("/{path:path}", api, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.services = services
+    app.state.runner = runner
+    return app

@@ -1,0 +1,9 @@
+"""Alembic environment: Treadle always passes an open connection."""
+from alembic import context
+
+from treadle.store.tables import metadata
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,218 @@
+"""Numba kernels over token bags.
+
+A token bag for n rows is ``(counts[n], h[T], ln[T])``: row i owns the next
+``counts[i]`` tokens, each given only by its M61 hash and byte length (see
+``hashing``).  Strings come in as Arrow buffers: int64 offsets and uint8 data.
+Every kernel counts first and fills second so memory is exact.
+"""
+from __future__ import annotations
+
+import string
+
+import numba as nb
+import numpy as np
+
+from .hashing import nb_concat, nb_push_byte
+
+# bytes.split() splits on exactly these ASCII whitespace bytes; the record
+# path uses bytes.split(), so the kernels must agree with it.
+WHITESPACE = np.zeros(256, dtype=np.bool_)
+for _b in b" \t\n\r\x0b\x0c":
+    WHITESPACE[_b] = True
+# no_punct trims ASCII punctuation (the exact class is unconfirmed, spec 3.2).
+PUNCT_BYTES = string.punctuation.encode()
+PUNCT = np.zeros(256, dtype=np.bool_)
+for _b in PUNCT_BYTES:
+    PUNCT[_b] = True
+
+H_SPACE = 0x20
+H_UNDERSCORE = 0x5F
+
+
+@nb.njit(cache=True)
+def _token_bounds(data, start, end, ws, punct, strip, pos):
+    """Next token in data[pos:end] as (token_start, token_end, next_pos);
+    token_start == -1 when none is left."""
+    while True:
+        while pos < end and ws[data[pos]]:
+            pos += 1
+        if pos >= end:
+            return -1, -1, end
+        a = pos
+        while pos < end and not ws[data[pos]]:
+            pos += 1
+        b = pos
+        if strip:
+            while a < b and punct[data[a]]:
+                a += 1
+            while b > a and punct[data[b - 1]]:
+                b -= 1
+            if a == b:
+                continue  # a token of punctuation only disappears
+        return a, b, pos
+
+
+@nb.njit(cache=True)
+def tokenize(offsets, data, strip, ws, punct):
+    n = offsets.shape[0] - 1
+    counts = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        pos = offsets[i]
+        while True:
+            a, b, pos = _token_bounds(data, offsets[i], offsets[i + 1], ws, punct, strip, pos)
+            if a < 0:
+                break
+            counts[i] += 1
+    total = counts.sum()
+    h = np.empty(total, dtype=np.int64)
+    ln = np.empty(total, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        pos = offsets[i]
+        while True:
+            a, b, pos = _token_bounds(data, offsets[i], offsets[i + 1], ws, punct, strip, pos)
+            if a < 0:
+                break
+            x = 0
+            for j in range(a, b):
+                x = nb_push_byte(x, np.int64(data[j]))
+            h[k] = x
+            ln[k] = b - a
+            k += 1
+    return counts, h, ln
+
+
+@nb.njit(cache=True)
+def whole_values(offsets, data):
+    """One token per row: the whole string (categorical values)."""
+    n = offsets.shape[0] - 1
+    h = np.empty(n, dtype=np.int64)
+    ln = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        x = 0
+        for j in range(offsets[i], offsets[i + 1]):
+            x = nb_push_byte(x, np.int64(data[j]))
+        h[i] = x
+        ln[i] = offsets[i + 1] - offsets[i]
+    return np.ones(n, dtype=np.int64), h, ln
+
+
+@nb.njit(cache=True)
+def join_tokens(counts, h, ln):
+    """One token per row: the row's tokens joined by single spaces."""
+    n = counts.shape[0]
+    oh = np.empty(n, dtype=np.int64)
+    oln = np.empty(n, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        x = 0
+        total = 0
+        for t in range(counts[i]):
+            if t > 0:
+                x = nb_push_byte(x, H_SPACE)
+                total += 1
+            x = nb_concat(x, h[k], ln[k])
+            total += ln[k]
+            k += 1
+        oh[i] = x
+        oln[i] = total
+    return np.ones(n, dtype=np.int64), oh, oln
+
+
+@nb.njit(cache=True)
+def ngrams(counts, h, ln, size):
+    """All 1..size-grams of each row, joined by one space, in order of start
+    position then length (the order the record path produces)."""
+    n = counts.shape[0]
+    out_counts = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        t = counts[i]
+        for s in range(t):
+            out_counts[i] += min(size, t - s)
+    total = out_counts.sum()
+    oh = np.empty(total, dtype=np.int64)
+    oln = np.empty(total, dtype=np.int64)
+    k = 0
+    base = 0
+    for i in range(n):
+        t = counts[i]
+        for s in range(t):
+            x = h[base + s]
+            length = ln[base + s]
+            oh[k] = x
+            oln[k] = length
+            k += 1
+            for e in range(s + 1, min(s + size, t)):
+                x = nb_concat(nb_push_byte(x, H_SPACE), h[base + e], ln[base + e])
+                length += 1 + ln[base + e]
+                oh[k] = x
+                oln[k] = length
+                k += 1
+        base += t
+    return out_counts, oh, oln
+
+
+@nb.njit(cache=True)
+def osb_pairs(counts, h, ln, window):
+    """Orthogonal sparse bigrams: each token paired with the next window-1
+    tokens, joined by one '_' plus one more per skipped token."""
+    n = counts.shape[0]
+    out_counts = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        t = counts[i]
+        for s in range(t):
+            out_counts[i] += min(window - 1, t - 1 - s)
+    total = out_counts.sum()
+    oh = np.empty(total, dtype=np.int64)
+    oln = np.empty(total, dtype=np.int64)
+    k = 0
+    base = 0
+    for i in range(n):
+        t = counts[i]
+        for s in range(t):
+            x = h[base + s]
+            for e in range(s + 1, min(s + window, t)):
+                x = nb_push_byte(x, H_UNDERSCORE)
+                oh[k] = nb_concat(x, h[base + e], ln[base + e])
+                oln[k] = ln[base + s] + (e - s) + ln[base + e]
+                k += 1
+        base += t
+    return out_counts, oh, oln
+
+
+@nb.njit(cache=True)
+def cartesian_pairs(ca, ha, la, cb, hb, lb):
+    """Every left token joined by '_' to every right token, row by row."""
+    n = ca.shape[0]
+    out_counts = ca * cb
+    total = out_counts.sum()
+    oh = np.empty(total, dtype=np.int64)
+    oln = np.empty(total, dtype=np.int64)
+    k = 0
+    pa = 0
+    pb = 0
+    for i in range(n):
+        for x in range(ca[i]):
+            left = nb_push_byte(ha[pa + x], H_UNDERSCORE)
+            for y in range(cb[i]):
+                oh[k] = nb_concat(left, hb[pb + y], lb[pb + y])
+                oln[k] = la[pa + x] + 1 + lb[pb + y]
+                k += 1
+        pa += ca[i]
+        pb += cb[i]
+    return out_counts, oh, oln
+
+
+@nb.njit(cache=True)
+def scatter_term(counts, cols, vals, cursor, indices, data):
+    """Append one term's features to every row of a preallocated CSR matrix;
+    called term by term so rows list features in record-path order."""
+    k = 0
+    for i in range(counts.shape[0]):
+        c = counts[i]
+        p = cursor[i]
+        for j in range(c):
+            indices[p + j] = cols[k + j]
+            data[p + j] = vals[k + j]
+        cursor[i] = p + c
+        k += c

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from treadle.data.sha256_batch import digest_words
+
 
 class RearrangementError(ValueError):
     """The DataRearrangement text is unusable; the message says exactly why."""
@@ -60,21 +62,8 @@ def random_number(seed: str, offset: int) -> int:
 
 def random_numbers(seed: str, offsets: np.ndarray) -> np.ndarray:
     """`random_number` for many offsets at once, as an int64 array."""
-    prefix = hashlib.sha256(f"{seed}:".encode())
-    out = np.empty(len(offsets), dtype=np.int64)
-    # Hashing dominates; copying a pre-fed hash object saves re-hashing the
-    # seed, and reading the 8 bytes as one big-endian integer column lets
-    # numpy do the modulo.
-    digests = bytearray(8 * len(offsets))
-    pos = 0
-    for offset in offsets.tolist():
-        h = prefix.copy()
-        h.update(str(offset).encode())
-        digests[pos:pos + 8] = h.digest()[:8]
-        pos += 8
-    words = np.frombuffer(bytes(digests), dtype=">u8")
-    np.remainder(words, np.uint64(100), out=out, casting="unsafe")
-    return out
+    words = digest_words(f"{seed}:".encode(), np.asarray(offsets, dtype=np.int64))
+    return (words % np.uint64(100)).astype(np.int64)
 
 
 _SPLITTING_KEYS = {"percentBegin", "percentEnd", "complement", "strategy", "strategyParams", "randomSeed"}

@@ -1,0 +1,525 @@
+"""Streaming CSV records reader (spec 1.3, Decisions 3, 4 and 6).
+
+Rules, in the order they are applied to each file:
+
+* Lines end at ``\\n`` or ``\\r\\n``; a value never contains an end of line,
+  even when quoted. A carriage return anywhere else makes the line malformed.
+  Line numbers are 1-based physical lines of their file.
+* Empty lines (nothing, or only a ``\\r``) are skipped and are not records.
+* With ``dataFileContainsHeader`` the first non-empty line of *each* file is
+  its header; it is not a record. Names that differ from the schema's are
+  reported in `RecordReader.warnings`, not as an error.
+* The split is applied to records by the byte offset of their first byte,
+  counted across files in order; only selected records are checked further,
+  so bad lines outside the selected range never count as rejections.
+* A selected record is rejected when it is longer than 102,400 bytes (without
+  its line end), is malformed CSV (RFC 4180 quoting: a quote may only open a
+  field, a closing quote must be followed by a comma or the line end, inner
+  quotes are doubled, every quoted field is closed), is not valid UTF-8, has
+  a field count different from the schema's, or -- only when the reader is
+  asked to `require_target` -- has a missing or invalid target value.
+* More than `max_rejections` (10,000) rejections raise `TooManyRejections`.
+
+Boundaries and quoting are found with numpy on the raw bytes; pyarrow then
+parses the selected, well-formed lines of each chunk into string columns.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+from treadle.data import typed
+from treadle.data.rearrangement import Split
+from treadle.data.schema import DataSchema
+
+MAX_RECORD_BYTES = 102400
+MAX_REJECTIONS = 10000
+SAMPLE_REJECTIONS = 10
+DEFAULT_CHUNK_BYTES = 4 << 20
+
+_NL, _CR, _QUOTE, _COMMA = 10, 13, 34, 44
+
+
+@dataclass
+class ByteSource:
+    """One data file: its name (for messages), its bytes in pieces, its size if known."""
+
+    name: str
+    chunks: Iterable[bytes]
+    size: int | None = None
+
+
+def file_source(path: str, block_size: int = 1 << 20) -> ByteSource:
+    import os
+
+    def read() -> Iterator[bytes]:
+        with open(path, "rb") as handle:
+            while block := handle.read(block_size):
+                yield block
+
+    return ByteSource(name=os.path.basename(path) or path, chunks=read(), size=os.path.getsize(path))
+
+
+def bytes_source(name: str, data: bytes, piece: int = 1 << 20) -> ByteSource:
+    return ByteSource(name, (data[i:i + piece] for i in range(0, len(data), piece)), len(data))
+
+
+@dataclass(frozen=True)
+class Rejection:
+    file: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file} line {self.line}: {self.reason}"
+
+
+class TooManyRejections(Exception):
+    def __init__(self, message: str, rejected: int, samples: list[Rejection]):
+        super().__init__(message)
+        self.message = message
+        self.rejected = rejected
+        self.samples = samples
+
+
+@dataclass
+class RejectionLog:
+    limit: int = MAX_REJECTIONS
+    count: int = 0
+    samples: list[Rejection] = field(default_factory=list)
+    records_seen: int = 0
+
+    def add(self, file: str, lines: Iterable[int], reasons: Iterable[str]) -> None:
+        for line, reason in zip(lines, reasons):
+            self.count += 1
+            if len(self.samples) < SAMPLE_REJECTIONS:
+                self.samples.append(Rejection(file, int(line), reason))
+        if self.count > self.limit:
+            raise TooManyRejections(self.message(), self.count, list(self.samples))
+
+    def message(self) -> str:
+        first = "; ".join(str(s) for s in self.samples)
+        return (
+            f"More than {self.limit:,} records were rejected ({self.count:,} of the "
+            f"{self.records_seen:,} records read so far), so the data was rejected. "
+            f"First rejected records: {first}"
+        )
+
+
+class RecordChunk:
+    """Accepted records from one file: raw string columns plus where each came from."""
+
+    def __init__(self, schema: DataSchema, table: pa.Table, offsets: np.ndarray,
+                 line_numbers: np.ndarray, file_name: str, file_index: int):
+        self.schema = schema
+        self.table = table
+        self.offsets = offsets
+        self.line_numbers = line_numbers
+        self.file_name = file_name
+        self.file_index = file_index
+        self._typed: dict[str, typed.TypedColumn] = {}
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def column(self, name: str) -> pa.Array:
+        return self.table.column(name).combine_chunks()
+
+    def typed(self, name: str) -> typed.TypedColumn:
+        """NUMERIC and BINARY attributes as float64 with missing/invalid masks."""
+        if name not in self._typed:
+            kind = self.schema.type_of(name)
+            if kind == "NUMERIC":
+                self._typed[name] = typed.numeric(self.column(name))
+            elif kind == "BINARY":
+                self._typed[name] = typed.binary(self.column(name))
+            else:
+                raise TypeError(f'attribute "{name}" is {kind}, not NUMERIC or BINARY')
+        return self._typed[name]
+
+    def tokens(self, name: str) -> pa.ListArray:
+        return typed.tokens(self.column(name))
+
+    def take(self, keep: np.ndarray) -> RecordChunk:
+        chunk = RecordChunk(self.schema, self.table.filter(pa.array(keep)), self.offsets[keep],
+                            self.line_numbers[keep], self.file_name, self.file_index)
+        chunk._typed = {k: typed.TypedColumn(v.values[keep], v.missing[keep], v.invalid[keep])
+                        for k, v in self._typed.items()}
+        return chunk
+
+
+@dataclass
+class _Lines:
+    """Line layout of one block of complete lines."""
+
+    arr: np.ndarray
+    starts: np.ndarray  # first byte of each line
+    ends: np.ndarray  # end of content, line end excluded
+    spans: np.ndarray  # bytes each line occupies including its line end
+
+
+def _layout(buf: bytes) -> _Lines:
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    newlines = np.flatnonzero(arr == _NL)
+    if len(buf) and buf[-1] != _NL:
+        line_ends = np.append(newlines, len(buf))
+    else:
+        line_ends = newlines
+    starts = np.empty(len(line_ends), dtype=np.int64)
+    if len(starts):
+        starts[0] = 0
+        starts[1:] = line_ends[:-1] + 1
+    ends = line_ends.astype(np.int64)
+    if b"\r" in buf and len(ends):
+        has_cr = (ends > starts) & (arr[np.maximum(ends - 1, 0)] == _CR)
+        ends = ends - has_cr
+    spans = np.minimum(line_ends + 1, len(buf)) - starts
+    return _Lines(arr, starts, ends, spans)
+
+
+def _line_of(positions: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    return np.searchsorted(starts, positions, side="right") - 1
+
+
+def _malformed(buf: bytes, lines: _Lines) -> np.ndarray | None:
+    """Per line: 0 if fine, else a code into _MALFORMED_REASONS. None when nothing is wrong."""
+    has_quote = b'"' in buf
+    has_cr = b"\r" in buf
+    if not has_quote and not has_cr:
+        return None
+    arr, starts, ends = lines.arr, lines.starts, lines.ends
+    codes = np.zeros(len(starts), dtype=np.int8)
+    if has_cr:
+        crs = np.flatnonzero(arr == _CR)
+        line = _line_of(crs, starts)
+        stray = crs < ends[line]
+        codes[line[stray]] = 1
+    if has_quote:
+        quotes = np.flatnonzero(arr == _QUOTE)
+        line = _line_of(quotes, starts)
+        inside = quotes < ends[line]
+        quotes, line = quotes[inside], line[inside]
+        first = np.searchsorted(quotes, starts)
+        rank = np.arange(len(quotes)) - first[line]
+        opening = (rank & 1) == 0
+        prev = arr[np.maximum(quotes - 1, 0)]
+        at_start = quotes == starts[line]
+        bad_open = opening & ~at_start & (prev != _COMMA) & (prev != _QUOTE)
+        nxt_pos = np.minimum(quotes + 1, len(arr) - 1)
+        at_end = quotes + 1 >= ends[line]
+        nxt = arr[nxt_pos]
+        bad_close = ~opening & ~at_end & (nxt != _COMMA) & (nxt != _QUOTE)
+        codes[line[bad_open]] = 2
+        codes[line[bad_close]] = 3
+        odd = (np.bincount(line, minlength=len(starts)) & 1).astype(bool)
+        codes[odd] = 4
+    return codes if codes.any() else None
+
+
+_MALFORMED_REASONS = {
+    1: "malformed CSV: carriage return inside the record",
+    2: "malformed CSV: a double quote inside an unquoted value",
+    3: "malformed CSV: characters after a closing double quote",
+    4: "malformed CSV: a quoted value is not closed before the end of the line",
+}
+
+
+def _blocks(chunks: Iterable[bytes], block_size: int) -> Iterator[tuple[str, object, int]]:
+    """Regroup a file's pieces into ("lines", bytes, start) blocks of whole lines.
+
+    A line that is already over the size limit before its end was seen is
+    not buffered: it comes out as ("long", length, start) once it ends, so
+    memory stays near `block_size` whatever the input looks like.
+    """
+    pieces: list[bytes] = []
+    size = 0
+    start = 0
+    skipping = -1  # bytes of the overlong line seen so far, or -1
+    for data in chunks:
+        if not data:
+            continue
+        if skipping >= 0:
+            newline = data.find(b"\n")
+            if newline < 0:
+                skipping += len(data)
+                continue
+            yield "long", skipping + newline, start
+            start += skipping + newline + 1
+            skipping = -1
+            data = data[newline + 1:]
+            if not data:
+                continue
+        pieces.append(data)
+        size += len(data)
+        if size < block_size:
+            continue
+        buf = b"".join(pieces)
+        last = buf.rfind(b"\n")
+        if last >= 0:
+            yield "lines", buf[:last + 1], start
+            start += last + 1
+            rest = buf[last + 1:]
+        else:
+            rest = buf
+        if len(rest) > MAX_RECORD_BYTES + 1:
+            skipping = len(rest)
+            pieces, size = [], 0
+        else:
+            pieces, size = ([rest] if rest else []), len(rest)
+    if skipping >= 0:
+        yield "long", skipping, start
+    elif pieces:
+        yield "lines", b"".join(pieces), start
+
+
+def _header_names(line: bytes) -> list[str] | None:
+    try:
+        return next(csv.reader([line.decode("utf-8-sig")], strict=True))
+    except (UnicodeDecodeError, csv.Error, StopIteration):
+        return None
+
+
+def _slow_parse(lines: list[bytes], width: int) -> tuple[list[list[str] | None], list[str | None]]:
+    """Careful per-line parse for chunks pyarrow refused; returns rows or reasons."""
+    rows: list[list[str] | None] = []
+    reasons: list[str | None] = []
+    for raw in lines:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            rows.append(None)
+            reasons.append("not valid UTF-8")
+            continue
+        try:
+            row = next(csv.reader([text], strict=True))
+        except (csv.Error, StopIteration) as exc:
+            rows.append(None)
+            reasons.append(f"malformed CSV: {exc}")
+            continue
+        if len(row) != width:
+            rows.append(None)
+            reasons.append(f"expected {width} fields, found {len(row)}")
+            continue
+        rows.append(row)
+        reasons.append(None)
+    return rows, reasons
+
+
+class RecordReader:
+    """Iterate over `RecordChunk`s of accepted, selected records from `sources`.
+
+    Counters (`records_read`, `selected`, `accepted`, `rejections`,
+    `bytes_read`, `files`) and `warnings` are up to date after each chunk.
+    """
+
+    def __init__(self, sources: Iterable[ByteSource], schema: DataSchema, split: Split | None = None,
+                 *, total_size: int | None = None, require_target: bool = False,
+                 chunk_bytes: int = DEFAULT_CHUNK_BYTES, max_rejections: int = MAX_REJECTIONS):
+        self.sources = list(sources)
+        self.schema = schema
+        self.split = split or Split()
+        if total_size is None and not self.split.selects_everything and self.split.strategy == "sequential":
+            sizes = [s.size for s in self.sources]
+            if any(size is None for size in sizes):
+                raise ValueError("a sequential split needs the total size: give total_size or every source's size")
+            total_size = sum(sizes)
+        self.total_size = total_size or 0
+        self.require_target = require_target and schema.target is not None
+        self.chunk_bytes = chunk_bytes
+        self.rejections = RejectionLog(limit=max_rejections)
+        self.warnings: list[str] = []
+        self.records_read = 0
+        self.selected = 0
+        self.accepted = 0
+        self.bytes_read = 0
+        self.files = 0
+        self._pending: list[tuple[int, str]] = []
+        names = list(schema.names)
+        self._names = names
+        self._read_options = pa_csv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 26)
+        self._convert_options = pa_csv.ConvertOptions(
+            column_types={n: pa.string() for n in names},
+            strings_can_be_null=False, quoted_strings_can_be_null=False, null_values=[],
+        )
+
+    def __iter__(self) -> Iterator[RecordChunk]:
+        base = 0
+        for index, source in enumerate(self.sources):
+            self.files += 1
+            consumed = yield from self._read_file(source, index, base)
+            base += consumed
+
+    # -- one file ------------------------------------------------------------
+
+    def _read_file(self, source: ByteSource, index: int, base: int):
+        line_no = 0
+        header_pending = self.schema.contains_header
+        size = [0]
+
+        def counted() -> Iterator[bytes]:
+            for piece in source.chunks:
+                size[0] += len(piece)
+                yield piece
+
+        for kind, payload, start in _blocks(counted(), self.chunk_bytes):
+            self.bytes_read = base + size[0]
+            if kind == "long":
+                length = payload
+                line_no += 1
+                if header_pending:
+                    header_pending = False
+                    self.warnings.append(f"{source.name}: the header line is longer than {MAX_RECORD_BYTES} bytes")
+                    continue
+                self.records_read += 1
+                if self.split.select(np.array([base + start], dtype=np.int64), self.total_size)[0]:
+                    self.selected += 1
+                    self._reject(source.name, [line_no], [f"record is longer than 100 KB ({length} bytes)"])
+                    self._flush_rejections(source.name)
+                continue
+            buf = payload
+            chunk, header_pending, line_no = self._read_block(
+                buf, base + start, line_no, header_pending, source.name, index)
+            self._flush_rejections(source.name)
+            if chunk is not None and len(chunk):
+                self.accepted += len(chunk)
+                yield chunk
+        self.bytes_read = base + size[0]
+        return size[0]
+
+    def _reject(self, file: str, lines, reasons) -> None:
+        # Held until the block is done so that samples come out in line order.
+        self._pending.extend(zip((int(x) for x in lines), reasons))
+
+    def _flush_rejections(self, file: str) -> None:
+        if self._pending:
+            self._pending.sort()
+            self.rejections.records_seen = self.records_read
+            pending, self._pending = self._pending, []
+            self.rejections.add(file, [line for line, _ in pending], [reason for _, reason in pending])
+
+    def _read_block(self, buf: bytes, offset: int, line_no: int, header_pending: bool,
+                    file: str, index: int):
+        lines = _layout(buf)
+        n = len(lines.starts)
+        numbers = np.arange(line_no + 1, line_no + n + 1, dtype=np.int64)
+        lengths = lines.ends - lines.starts
+        is_record = lengths > 0
+        if header_pending and is_record.any():
+            first = int(np.argmax(is_record))
+            is_record[first] = False
+            header_pending = False
+            self._check_header(buf[lines.starts[first]:lines.ends[first]], file)
+        records = np.flatnonzero(is_record)
+        self.records_read += len(records)
+        chosen = records[self.split.select(offset + lines.starts[records], self.total_size)]
+        self.selected += len(chosen)
+
+        reasons = np.zeros(n, dtype=np.int8)
+        malformed = _malformed(buf, lines)
+        if malformed is not None:
+            reasons[chosen] = malformed[chosen]
+        too_long = lengths[chosen] > MAX_RECORD_BYTES
+        reasons[chosen[too_long]] = 5
+        bad = chosen[reasons[chosen] != 0]
+        if len(bad):
+            self._reject(file, numbers[bad], [
+                f"record is longer than 100 KB ({lengths[i]} bytes)" if reasons[i] == 5
+                else _MALFORMED_REASONS[int(reasons[i])] for i in bad])
+            chosen = chosen[reasons[chosen] == 0]
+
+        if not len(chosen):
+            return None, header_pending, line_no + n
+        table, chosen = self._parse(buf, lines, chosen, n, numbers, file)
+        chunk = RecordChunk(self.schema, table, offset + lines.starts[chosen], numbers[chosen], file, index)
+        if self.require_target and len(chunk):
+            chunk = self._drop_bad_targets(chunk)
+        return chunk, header_pending, line_no + n
+
+    def _parse(self, buf: bytes, lines: _Lines, chosen: np.ndarray, n: int, numbers: np.ndarray, file: str):
+        if len(chosen) == n:
+            data = buf
+        else:
+            keep = np.zeros(n, dtype=bool)
+            keep[chosen] = True
+            data = lines.arr[np.repeat(keep, lines.spans)].tobytes()
+        wrong_width: list[tuple[int, int]] = []
+
+        def on_invalid(row) -> str:
+            wrong_width.append((row.number, row.actual_columns))
+            return "skip"
+
+        parse_options = pa_csv.ParseOptions(newlines_in_values=False, ignore_empty_lines=True,
+                                            invalid_row_handler=on_invalid)
+        try:
+            table = pa_csv.read_csv(io.BytesIO(data), read_options=self._read_options,
+                                    parse_options=parse_options, convert_options=self._convert_options)
+        except pa.ArrowInvalid:
+            return self._parse_slowly(buf, lines, chosen, numbers, file)
+        if wrong_width:
+            rows = np.array([r for r, _ in wrong_width], dtype=np.int64) - 1
+            if len(chosen) - len(rows) != table.num_rows:
+                return self._parse_slowly(buf, lines, chosen, numbers, file)
+            self._reject(file, numbers[chosen[rows]],
+                         [f"expected {len(self._names)} fields, found {width}" for _, width in wrong_width])
+            ok = np.ones(len(chosen), dtype=bool)
+            ok[rows] = False
+            chosen = chosen[ok]
+        elif table.num_rows != len(chosen):
+            return self._parse_slowly(buf, lines, chosen, numbers, file)
+        return table, chosen
+
+    def _parse_slowly(self, buf: bytes, lines: _Lines, chosen: np.ndarray, numbers: np.ndarray, file: str):
+        raw = [buf[lines.starts[i]:lines.ends[i]] for i in chosen]
+        rows, reasons = _slow_parse(raw, len(self._names))
+        bad = [i for i, r in enumerate(reasons) if r is not None]
+        if bad:
+            self._reject(file, numbers[chosen[bad]], [reasons[i] for i in bad])
+        good = [r for r in rows if r is not None]
+        columns = list(zip(*good)) if good else [[] for _ in self._names]
+        table = pa.table({name: pa.array(list(col), pa.string()) for name, col in zip(self._names, columns)})
+        ok = np.array([r is None for r in reasons], dtype=bool)
+        return table, chosen[ok]
+
+    def _drop_bad_targets(self, chunk: RecordChunk) -> RecordChunk:
+        target = self.schema.target
+        kind = self.schema.type_of(target)
+        if kind in ("NUMERIC", "BINARY"):
+            column = chunk.typed(target)
+            missing, invalid = column.missing, column.invalid
+        else:
+            missing = typed.is_missing_text(chunk.column(target))
+            invalid = np.zeros(len(chunk), dtype=bool)
+        bad = missing | invalid
+        if not bad.any():
+            return chunk
+        raw = chunk.column(target)
+        where = np.flatnonzero(bad)
+        self._reject(chunk.file_name, chunk.line_numbers[where], [
+            f'target "{target}" is missing' if missing[i]
+            else f'target "{target}" has the invalid value {raw[int(i)].as_py()!r}' for i in where])
+        return chunk.take(~bad)
+
+    def _check_header(self, line: bytes, file: str) -> None:
+        names = _header_names(line)
+        if names is None:
+            self.warnings.append(f"{file}: the header line is not valid CSV")
+            return
+        names = [n.strip() for n in names]
+        if names != self._names:
+            self.warnings.append(
+                f"{file}: header names {names} differ from the schema's attributes {self._names}; "
+                "the schema's names are used")
+
+
+def read_records(sources: Iterable[ByteSource], schema: DataSchema, split: Split | None = None,
+                 **options) -> RecordReader:
+    return RecordReader(sources, schema, split, **options)
+
+
+ChunkCallback = Callable[[RecordChunk], None]

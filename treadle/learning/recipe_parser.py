@@ -78,7 +78,7 @@ class _Parser:
 
     def parse(self) -> Node:
         if self.peek().kind == "end":
-            raise self.fail(self.peek().column, "empty expression")
+            raise self.fail(1, "empty expression")
         node = self.expr()
         tok = self.peek()
         if tok.kind != "end":

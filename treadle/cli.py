@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from .config import DEFAULT_PORT, Settings, default_data_dir, is_loopback
@@ -35,6 +36,11 @@ def serve(args) -> int:
         peak_requests_per_second=args.peak_requests_per_second)
     configure(args.log_level.upper())
     app = create_app(settings)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the
+    # signal against the handlers it found; quiet ones make that final
+    # re-raise a no-op, so a clean shutdown exits with status 0.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False,
                 timeout_graceful_shutdown=10)
     return 0

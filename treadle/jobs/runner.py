@@ -58,8 +58,11 @@ class LocalJobRunner:
         if self._thread:
             self._thread.join(timeout=10)
         if self._executor:
+            # Running jobs are abandoned, not awaited: they are handed back to
+            # the queue below and run again by the next server.
+            processes = list((getattr(self._executor, "_processes", None) or {}).values())
             self._executor.shutdown(wait=False, cancel_futures=True)
-            for process in list(getattr(self._executor, "_processes", {}).values()):
+            for process in processes:
                 process.terminate()
         self.queue.release_owned(self.owner, "Treadle was stopped while this job was running")
 

@@ -19,7 +19,7 @@ from . import errors
 
 SIGNING_SERVICE = "machinelearning"
 MAX_SKEW = dt.timedelta(minutes=15)
-_CACHE_SECONDS = 60.0
+_CACHE_SECONDS = 5.0  # how long a revoked key may still be honoured
 
 
 @dataclass(frozen=True)

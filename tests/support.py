@@ -1,0 +1,178 @@
+"""Shared helpers for tests that drive real servers over HTTP."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+REQUIRE_SERVICES = os.environ.get("TREADLE_REQUIRE_SERVICES") == "1"
+PG_ADMIN_URL = os.environ.get("TREADLE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+MYSQL_URL = os.environ.get("TREADLE_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test")
+
+
+def service_missing(name: str, reason: str):
+    """Skip where a service is absent; fail when CI requires every service."""
+    message = f"{name} is not available: {reason}"
+    if REQUIRE_SERVICES:
+        pytest.fail(message + " (TREADLE_REQUIRE_SERVICES=1)")
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def postgres_database() -> str:
+    """Create a fresh, empty PostgreSQL database and return its URL."""
+    try:
+        import psycopg
+
+        name = "treadle_test_" + uuid.uuid4().hex[:12]
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except Exception as error:
+        service_missing("PostgreSQL", str(error))
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_postgres_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def treadle(*args: str, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "treadle", *args], capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+@dataclass
+class Keys:
+    access_key_id: str
+    secret_access_key: str
+    account: str
+    user: str
+
+
+@dataclass
+class Server:
+    url: str
+    data_dir: Path
+    database_url: str | None
+    process: subprocess.Popen | None = None
+    args: list[str] = field(default_factory=list)
+    log_path: Path | None = None
+
+    def db_args(self) -> list[str]:
+        return ["--data-dir", str(self.data_dir)] + (
+            ["--database-url", self.database_url] if self.database_url else [])
+
+    def create_keys(self, user: str, account: str | None = None) -> Keys:
+        args = ["credentials", "create", "--user", user, *self.db_args()]
+        if account:
+            args += ["--account", account]
+        done = treadle(*args)
+        assert done.returncode == 0, done.stderr
+        values = dict(line.split("=", 1) for line in done.stdout.split())
+        account_line = done.stderr.strip().splitlines()[-1]
+        return Keys(values["AWS_ACCESS_KEY_ID"], values["AWS_SECRET_ACCESS_KEY"],
+                    account_line.split()[2].rstrip(","), user)
+
+    def client(self, keys: Keys | None = None, service: str = "machinelearning", **config):
+        keys = keys or self.default_keys
+        return boto3.client(
+            service, endpoint_url=self.url, region_name="us-east-1",
+            aws_access_key_id=keys.access_key_id, aws_secret_access_key=keys.secret_access_key,
+            config=Config(retries={"max_attempts": 1}, **config))
+
+    def start(self, *extra: str, port: int | None = None) -> "Server":
+        port = port or free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.args = ["serve", "--port", str(port), *self.db_args(), *extra]
+        self.log_path = self.data_dir / f"server-{port}.log"
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "treadle", *self.args],
+                                        stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                urllib.request.urlopen(self.url + "/health", timeout=1)
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def stop(self, kill: bool = False) -> None:
+        if self.process and self.process.poll() is None:
+            if kill:
+                self.process.kill()
+            else:
+                self.process.terminate()
+            self.process.wait(timeout=30)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text() if self.log_path else ""
+
+
+def wait_for(predicate, timeout: float = 60, interval: float = 0.1, message: str = "condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def signed_post(url: str, keys: "Keys | None", operation: str, body: bytes, *, region: str = "us-east-1",
+                service: str = "machinelearning", when=None, content_type="application/x-amz-json-1.1",
+                extra_headers=None, target_prefix="AmazonML_20141212", timeout=10):
+    """POST a request signed with botocore's SigV4 signer (optionally at a
+    chosen time), returning (status, parsed JSON body or raw bytes)."""
+    import datetime as dt
+    import json
+    from unittest import mock
+
+    import requests
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    headers = {"Content-Type": content_type} if content_type else {}
+    if operation is not None:
+        headers["X-Amz-Target"] = f"{target_prefix}.{operation}"
+    headers.update(extra_headers or {})
+    request = AWSRequest(method="POST", url=url, data=body, headers=headers)
+    if keys is not None:
+        signer = SigV4Auth(Credentials(keys.access_key_id, keys.secret_access_key), service, region)
+        if when is None:
+            signer.add_auth(request)
+        else:
+            with mock.patch("botocore.auth.get_current_datetime", return_value=when.replace(tzinfo=None)):
+                signer.add_auth(request)
+    prepared = request.prepare()
+    response = requests.post(url, data=body, headers=dict(prepared.headers), timeout=timeout)
+    try:
+        return response.status_code, json.loads(response.content)
+    except ValueError:
+        return response.status_code, response.content

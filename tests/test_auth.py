@@ -1,0 +1,135 @@
+"""SigV4 verification and account isolation."""
+import datetime as dt
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from support import Keys, signed_post, treadle, unique
+
+
+def code(body) -> str:
+    return body["__type"].rsplit("#", 1)[-1]
+
+
+def test_valid_signature_and_caller_arn(server):
+    status, body = signed_post(server.url + "/", server.default_keys, "DescribeDataSources", b"{}")
+    assert status == 200 and "Results" in body
+
+
+def test_missing_authorization(server):
+    status, body = signed_post(server.url + "/", None, "DescribeDataSources", b"{}")
+    assert status == 403 and code(body) == "MissingAuthenticationTokenException"
+
+
+def test_unknown_access_key(server):
+    stranger = Keys("AKIAUNKNOWNUNKNOWN00", "x" * 40, "", "")
+    status, body = signed_post(server.url + "/", stranger, "DescribeDataSources", b"{}")
+    assert status == 403 and code(body) == "UnrecognizedClientException"
+
+
+def test_wrong_secret(server):
+    keys = server.default_keys
+    wrong = Keys(keys.access_key_id, keys.secret_access_key[:-1] + "A", keys.account, keys.user)
+    status, body = signed_post(server.url + "/", wrong, "DescribeDataSources", b"{}")
+    assert status == 403 and code(body) == "InvalidSignatureException"
+
+
+def test_tampered_body_fails(server):
+    import requests
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    keys = server.default_keys
+    request = AWSRequest(method="POST", url=server.url + "/", data=b'{"Limit": 1}', headers={
+        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AmazonML_20141212.DescribeDataSources"})
+    SigV4Auth(Credentials(keys.access_key_id, keys.secret_access_key), "machinelearning", "us-east-1").add_auth(request)
+    response = requests.post(server.url + "/", data=b'{"Limit": 2}', headers=dict(request.headers), timeout=10)
+    assert response.status_code == 403
+    assert code(response.json()) == "InvalidSignatureException"
+
+
+def test_signature_outside_fifteen_minutes(server):
+    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=16)
+    status, body = signed_post(server.url + "/", server.default_keys, "DescribeDataSources", b"{}", when=old)
+    assert status == 403 and code(body) == "InvalidSignatureException"
+    assert "expired" in body["message"].lower()
+    recent = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=14)
+    status, _ = signed_post(server.url + "/", server.default_keys, "DescribeDataSources", b"{}", when=recent)
+    assert status == 200
+
+
+def test_wrong_service_scope(server):
+    status, body = signed_post(server.url + "/", server.default_keys, "DescribeDataSources", b"{}", service="s3")
+    assert status == 403 and code(body) == "InvalidSignatureException"
+
+
+def test_accounts_are_isolated(server):
+    alice, bob = server.client(), server.client(server.other_keys)
+    ds_id = unique("ds")
+    alice.create_data_source_from_s3(DataSourceId=ds_id, DataSpec={"DataLocationS3": "s3://b/private.csv"},
+                                     ComputeStatistics=True)
+    with pytest.raises(ClientError) as excinfo:
+        bob.get_data_source(DataSourceId=ds_id)
+    assert excinfo.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert ds_id not in [d["DataSourceId"] for d in bob.describe_data_sources(Limit=100)["Results"]]
+    for call in (lambda: bob.delete_data_source(DataSourceId=ds_id),
+                 lambda: bob.add_tags(ResourceId=ds_id, ResourceType="DataSource", Tags=[{"Key": "a", "Value": "b"}]),
+                 lambda: bob.describe_tags(ResourceId=ds_id, ResourceType="DataSource")):
+        with pytest.raises(ClientError) as excinfo:
+            call()
+        assert excinfo.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    with pytest.raises(ClientError):  # bob cannot train on alice's data
+        bob.create_ml_model(MLModelId=unique("ml"), MLModelType="BINARY", TrainingDataSourceId=ds_id)
+    # The same ID is free in bob's account.
+    bob.create_data_source_from_s3(DataSourceId=ds_id, DataSpec={"DataLocationS3": "s3://b/bob.csv"})
+    assert bob.get_data_source(DataSourceId=ds_id)["CreatedByIamUser"] == "arn:aws:iam::222222222222:user/bob"
+    assert alice.get_data_source(DataSourceId=ds_id)["DataLocationS3"] == "s3://b/private.csv"
+
+
+def test_credentials_cli_prints_exports_and_stores_no_plaintext(server):
+    keys = server.create_keys("carol")
+    assert keys.access_key_id.startswith("AKIA") and len(keys.secret_access_key) == 40
+    listing = treadle("credentials", "list", *server.db_args())
+    assert keys.access_key_id in listing.stdout and keys.secret_access_key not in listing.stdout
+    if server.database_url is None:
+        stored = b"".join(p.read_bytes() for p in server.data_dir.glob("treadle.db*"))
+        assert keys.secret_access_key.encode() not in stored
+    else:
+        import psycopg
+
+        with psycopg.connect(server.database_url) as conn:
+            dump = json.dumps(conn.execute("SELECT * FROM credentials").fetchall(), default=str)
+        assert keys.secret_access_key not in dump
+    assert keys.secret_access_key not in server.log_text()
+
+
+def test_revoked_key_is_refused(server):
+    keys = server.create_keys("dave")
+    client = server.client(keys)
+    client.describe_data_sources()
+    assert treadle("credentials", "revoke", keys.access_key_id, *server.db_args()).returncode == 0
+    import time
+    time.sleep(5.5)  # the server caches looked-up keys for up to five seconds
+    with pytest.raises(ClientError) as excinfo:
+        client.describe_data_sources()
+    assert excinfo.value.response["Error"]["Code"] == "UnrecognizedClientException"
+
+
+def test_auth_none_requires_loopback(tmp_path):
+    done = treadle("serve", "--auth", "none", "--host", "0.0.0.0", "--data-dir", str(tmp_path))
+    assert done.returncode == 2
+    assert "loopback" in done.stderr
+
+
+def test_auth_none_takes_account_from_access_key(fresh_server):
+    server = fresh_server("--auth", "none")
+    anyone = Keys("123456789012", "whatever", "", "")
+    client = server.client(anyone)
+    ds_id = unique("ds")
+    client.create_data_source_from_s3(DataSourceId=ds_id, DataSpec={"DataLocationS3": "s3://b/k"})
+    assert client.get_data_source(DataSourceId=ds_id)["CreatedByIamUser"].startswith("arn:aws:iam::123456789012:")
+    other = server.client(Keys("AKIAOTHER", "x", "", ""))
+    with pytest.raises(ClientError):
+        other.get_data_source(DataSourceId=ds_id)

@@ -1,0 +1,106 @@
+"""The job lifecycle: PENDING -> INPROGRESS -> COMPLETED/FAILED, dependency
+waiting, crash recovery, logs behind LogUri."""
+import signal
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import sqlalchemy as sa
+
+from support import unique, wait_for
+from treadle.store import db
+from treadle.store.entities import EntityStore
+from treadle.store.tables import jobs
+
+
+def settled(ml, getter, key, entity_id):
+    def check():
+        got = getter(**{key: entity_id})
+        return got if got["Status"] in ("COMPLETED", "FAILED") else None
+    return wait_for(check, timeout=60, message=f"{entity_id} to finish")
+
+
+def test_unbuilt_job_kinds_fail_with_a_message(ml):
+    ds_id = unique("ds")
+    ml.create_data_source_from_s3(DataSourceId=ds_id, DataSpec={"DataLocationS3": "s3://b/k.csv"},
+                                  ComputeStatistics=True)
+    got = settled(ml, ml.get_data_source, "DataSourceId", ds_id)
+    assert got["Status"] == "FAILED"
+    assert got["Message"]
+    assert got["StartedAt"] <= got["FinishedAt"]
+    assert "ComputeTime" not in got  # only reported for COMPLETED objects
+
+
+def test_dependent_job_fails_with_its_input(ml):
+    ds_id, model_id = unique("ds"), unique("ml")
+    ml.create_data_source_from_s3(DataSourceId=ds_id, DataSpec={"DataLocationS3": "s3://b/k.csv"},
+                                  ComputeStatistics=True)
+    ml.create_ml_model(MLModelId=model_id, MLModelType="BINARY", TrainingDataSourceId=ds_id)
+    ev_id = unique("ev")
+    ml.create_evaluation(EvaluationId=ev_id, MLModelId=model_id, EvaluationDataSourceId=ds_id)
+    model = settled(ml, ml.get_ml_model, "MLModelId", model_id)
+    assert model["Status"] == "FAILED"
+    assert ds_id in model["Message"] and "FAILED" in model["Message"]
+    evaluation = settled(ml, ml.get_evaluation, "EvaluationId", ev_id)
+    assert evaluation["Status"] == "FAILED"
+    assert model_id in evaluation["Message"] or ds_id in evaluation["Message"]
+
+
+def test_log_uri_is_signed_and_expires(ml, server):
+    ds_id = unique("ds")
+    ml.create_data_source_from_s3(DataSourceId=ds_id, DataSpec={"DataLocationS3": "s3://b/k.csv"})
+    got = settled(ml, ml.get_data_source, "DataSourceId", ds_id)
+    text = urllib.request.urlopen(got["LogUri"], timeout=10).read().decode()
+    assert ds_id in text and "FAILED" in text
+    assert "Describe" not in str(ml.describe_data_sources(FilterVariable="Name", EQ="x"))
+    tampered = got["LogUri"].replace(ds_id, ds_id + "x")
+    with pytest.raises(urllib.error.HTTPError) as excinfo:
+        urllib.request.urlopen(tampered, timeout=10)
+    assert excinfo.value.code == 403
+    expired = got["LogUri"].split("?")[0] + "?Expires=1&Signature=" + got["LogUri"].rsplit("Signature=", 1)[1]
+    with pytest.raises(urllib.error.HTTPError) as excinfo:
+        urllib.request.urlopen(expired, timeout=10)
+    assert excinfo.value.code == 403
+
+
+def _simulate_crash(server, account: str, kind: str, entity_id: str, attempts: int):
+    """Leave the job as a server that died mid-run would: running, its
+    lease expired, the entity INPROGRESS."""
+    engine = db.create_engine(server.database_url or db.sqlite_url(server.data_dir))
+    store = EntityStore(engine)
+    with engine.begin() as conn:
+        conn.execute(jobs.update().where(jobs.c.entity_id == entity_id, jobs.c.account == account).values(
+            state="running", owner="crashed-server", attempts=attempts, lease_expires=time.time() - 1))
+        store.update(account, kind, entity_id, {"Status": "INPROGRESS", "StartedAt": time.time()}, conn)
+    engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_jobs_left_running_by_a_crash_are_rerun_or_failed(fresh_server, backend):
+    server = fresh_server("--jobs", "1", backend=backend)
+    ml = server.client()
+    ds_retry, ds_spent = unique("ds"), unique("ds")
+    for ds_id in (ds_retry, ds_spent):
+        ml.create_data_source_from_s3(DataSourceId=ds_id, DataSpec={"DataLocationS3": "s3://b/k.csv"})
+        settled(ml, ml.get_data_source, "DataSourceId", ds_id)
+    server.stop(kill=True)
+    _simulate_crash(server, "111111111111", "DataSource", ds_retry, attempts=1)
+    _simulate_crash(server, "111111111111", "DataSource", ds_spent, attempts=3)
+    server.start()
+    ml = server.client()
+    retried = settled(ml, ml.get_data_source, "DataSourceId", ds_retry)
+    # Run again: its log shows a second attempt, and it ends like a fresh run.
+    log = urllib.request.urlopen(retried["LogUri"], timeout=10).read().decode()
+    assert "attempt 2" in log
+    assert retried["Status"] == "FAILED" and "tried" not in retried["Message"]
+    spent = settled(ml, ml.get_data_source, "DataSourceId", ds_spent)
+    assert spent["Status"] == "FAILED"
+    assert "tried 3 times" in spent["Message"] and "stopped" in spent["Message"]
+
+
+def test_sigterm_stops_cleanly(fresh_server):
+    server = fresh_server()
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=30) == 0
+    assert "Traceback" not in server.log_text()

@@ -76,6 +76,33 @@ def credentials(args) -> int:
     return 0
 
 
+def databases(args) -> int:
+    from .store import db
+    from .store.databases import DatabaseRegistry
+    from .store.secrets import MasterKey
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = db.create_engine(settings.effective_database_url)
+    db.migrate(engine)
+    registry = DatabaseRegistry(engine, MasterKey.load(settings.data_dir))
+    if args.action == "add":
+        try:
+            kind = registry.add(args.identifier, args.url)
+        except ValueError as error:
+            print(f"treadle: {error}", file=sys.stderr)
+            return 2
+        print(f"{args.identifier}\t{kind}")
+    elif args.action == "list":
+        for identifier, kind in registry.list():
+            print(f"{identifier}\t{kind}")
+    elif args.action == "remove":
+        if not registry.remove(args.identifier):
+            print(f"treadle: no database {args.identifier}", file=sys.stderr)
+            return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="treadle", description="A self-hosted Amazon Machine Learning service")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -108,6 +135,20 @@ def build_parser() -> argparse.ArgumentParser:
     c = actions.add_parser("revoke", help="deactivate an access key")
     _common(c)
     c.add_argument("access_key_id")
+
+    p = commands.add_parser("databases", help="register databases for RDS and Redshift datasources")
+    p.set_defaults(func=databases)
+    actions = p.add_subparsers(dest="action", required=True)
+    c = actions.add_parser("add", help="register ID -> URL (mysql://host:port for RDS, "
+                                       "postgresql://host:port for Redshift); credentials come from each request")
+    _common(c)
+    c.add_argument("identifier")
+    c.add_argument("url")
+    c = actions.add_parser("list", help="list registered databases (never their URLs)")
+    _common(c)
+    c = actions.add_parser("remove", help="forget a registered database")
+    _common(c)
+    c.add_argument("identifier")
     return parser
 
 

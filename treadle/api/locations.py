@@ -3,7 +3,9 @@ below the directories the operator allowed (spec Decision 15)."""
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
+
+from ..data import locations as data_locations
 
 from ..protocol.errors import InvalidInputException
 
@@ -11,18 +13,15 @@ from ..protocol.errors import InvalidInputException
 def local_path(uri: str, allowed: list[Path]) -> Path:
     """Resolve a file:// URI (following `..` and links) and insist it lies
     below an allowed directory."""
-    parts = urlsplit(uri)
-    if parts.netloc not in ("", "localhost"):
+    if urlsplit(uri).netloc not in ("", "localhost"):
         raise InvalidInputException(f"{uri} must be a local file:// URI (file:///path)")
-    raw = unquote(parts.path)
-    path = Path(raw).resolve()
-    for root in allowed:
-        if path == root or root in path.parents:
-            return path
     if not allowed:
         raise InvalidInputException(
             f"{uri} is a local path, but this server allows no local paths (start it with --allow-local-path DIR)")
-    raise InvalidInputException(f"{uri} is outside the local paths this server allows")
+    try:
+        return data_locations.local_path(uri, allowed)
+    except data_locations.LocationError as error:
+        raise InvalidInputException(str(error))
 
 
 def check_location(member: str, uri: str, allowed: list[Path], output: bool = False) -> None:

@@ -1,0 +1,179 @@
+"""Reading and writing data locations: s3:// through the S3 API with the
+server's standard AWS configuration (so AWS_ENDPOINT_URL_S3 points it at any
+S3-compatible store), and file:// below the directories the operator allowed.
+
+Failures become `LocationError`s whose text names the location and what is
+wrong with it, ready to be a job's Message.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import unquote, urlsplit
+
+from .records import ByteSource
+
+PIECE = 1 << 20
+
+
+class LocationError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class DataFile:
+    uri: str
+    size: int
+
+    @property
+    def name(self) -> str:
+        return self.uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+@functools.cache
+def s3_client():
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    return bucket, key
+
+
+def _s3_error(uri: str, error) -> LocationError:
+    from botocore.exceptions import ClientError
+
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        bucket = _split_s3(uri)[0]
+        if code in ("NoSuchBucket",):
+            return LocationError(f"{uri}: the bucket {bucket} does not exist")
+        if code in ("NoSuchKey", "404", "NotFound"):
+            return LocationError(f"{uri}: no such object")
+        if code in ("AccessDenied", "403", "Forbidden"):
+            return LocationError(f"{uri}: access denied (check the server's AWS credentials and the bucket policy)")
+        return LocationError(f"{uri}: S3 error {code}: {error.response.get('Error', {}).get('Message', '')}")
+    return LocationError(f"{uri}: cannot reach S3: {error}")
+
+
+def _inside(path: Path, allowed: list[Path]) -> bool:
+    return any(path == root or root in path.parents for root in allowed)
+
+
+def local_path(uri: str, allowed: list[Path]) -> Path:
+    parts = urlsplit(uri)
+    path = Path(unquote(parts.path)).resolve()
+    if not _inside(path, allowed):
+        raise LocationError(f"{uri} is outside the local paths this server allows")
+    return path
+
+
+def list_data_files(uri: str, allowed: list[Path]) -> list[DataFile]:
+    """The data files a DataLocationS3 names: one object or file, or every
+    one under a prefix or folder, in key order."""
+    if uri.startswith("file://"):
+        path = local_path(uri, allowed)
+        if path.is_file():
+            return [DataFile(path.as_uri(), path.stat().st_size)]
+        if path.is_dir():
+            # Every visible file below the folder, in path order; links that
+            # lead outside the allowed directories are passed over.
+            files = [p for p in sorted(path.rglob("*"))
+                     if p.is_file() and not p.name.startswith(".") and _inside(p.resolve(), allowed)]
+            if files:
+                return [DataFile(p.as_uri(), p.stat().st_size) for p in files]
+        raise LocationError(f"{uri}: no such file or folder")
+    bucket, key = _split_s3(uri)
+    client = s3_client()
+    try:
+        if key and not key.endswith("/"):
+            try:
+                head = client.head_object(Bucket=bucket, Key=key)
+                return [DataFile(uri, head["ContentLength"])]
+            except Exception as error:
+                code = getattr(error, "response", {}).get("Error", {}).get("Code", "")
+                if code not in ("404", "NoSuchKey", "NotFound"):
+                    raise
+        files = []
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
+            for item in page.get("Contents", []):
+                name = item["Key"]
+                if name.endswith("/") or name.rsplit("/", 1)[-1].startswith("."):
+                    continue  # folder markers and hidden files such as .schema
+                files.append(DataFile(f"s3://{bucket}/{name}", item["Size"]))
+    except LocationError:
+        raise
+    except Exception as error:
+        raise _s3_error(uri, error)
+    if not files:
+        raise LocationError(f"{uri}: no data files found at this location")
+    return sorted(files, key=lambda f: f.uri)
+
+
+def byte_source(file: DataFile, allowed: list[Path]) -> ByteSource:
+    return ByteSource(file.name, _read(file.uri, allowed), file.size)
+
+
+def _read(uri: str, allowed: list[Path]) -> Iterator[bytes]:
+    if uri.startswith("file://"):
+        with open(local_path(uri, allowed), "rb") as handle:
+            while piece := handle.read(PIECE):
+                yield piece
+        return
+    bucket, key = _split_s3(uri)
+    try:
+        body = s3_client().get_object(Bucket=bucket, Key=key)["Body"]
+        yield from body.iter_chunks(PIECE)
+    except Exception as error:
+        raise _s3_error(uri, error)
+
+
+def read_text(uri: str, allowed: list[Path], limit: int = 1 << 20) -> str:
+    """A small text object: a schema or a recipe."""
+    data = b""
+    for piece in _read(uri, allowed):
+        data += piece
+        if len(data) > limit:
+            raise LocationError(f"{uri}: larger than {limit} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise LocationError(f"{uri}: not UTF-8 text")
+
+
+def join(base: str, name: str) -> str:
+    return base if base.endswith("/") and not name else (base.rstrip("/") + "/" + name.lstrip("/"))
+
+
+def write_file(local: str | os.PathLike, uri: str, allowed: list[Path]) -> None:
+    """Publish a finished local file at `uri`: readers see all of it or nothing."""
+    if uri.startswith("file://"):
+        target = local_path(uri, allowed)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        os.close(fd)
+        shutil.copyfile(local, tmp)
+        os.replace(tmp, target)
+        return
+    bucket, key = _split_s3(uri)
+    try:
+        s3_client().upload_file(str(local), bucket, key)
+    except Exception as error:
+        raise _s3_error(uri, error)
+
+
+def write_bytes(data: bytes, uri: str, allowed: list[Path]) -> None:
+    with tempfile.NamedTemporaryFile(delete=False) as handle:
+        handle.write(data)
+    try:
+        write_file(handle.name, uri, allowed)
+    finally:
+        os.unlink(handle.name)

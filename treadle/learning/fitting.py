@@ -64,5 +64,7 @@ class NumericAccumulator:
         if self.sketch is None or self.sketch.is_empty():
             return []
         ranks = [i / bins for i in range(1, bins)]
-        edges = np.unique(np.asarray(self.sketch.get_quantiles(ranks), dtype=np.float64))
+        # Inclusive ranks: edge i is the smallest value with at least i/bins of
+        # the data at or below it, so a bin is "x <= edge" (searchsorted left).
+        edges = np.unique(np.asarray(self.sketch.get_quantiles(ranks, inclusive=True), dtype=np.float64))
         return [float(e) for e in edges]

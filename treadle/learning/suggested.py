@@ -19,6 +19,7 @@ inputs, so the same data always give the same recipe.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -57,9 +58,10 @@ class SuggestionStats:
 
 
 def choose_bins(summary: NumericSummary, target_levels: int) -> int:
-    n = max(summary.valid_count, 1)
+    n = max(summary.valid_count, 2)
+    per_df = math.log(n) / (2.0 * n)
     scored = [
-        (mi - (level - 1) * (max(target_levels, 2) - 1) / (2.0 * n), level)
+        (mi - (level - 1) * (max(target_levels, 2) - 1) * per_df, level)
         for level, mi in sorted(summary.binned_mutual_information.items())
         if level in BIN_LEVELS
     ]
@@ -98,7 +100,7 @@ def _mutual_information(joint: np.ndarray) -> float:
     px = p.sum(axis=1, keepdims=True)
     py = p.sum(axis=0, keepdims=True)
     nz = p > 0
-    return float((p[nz] * np.log(p[nz] / (px @ py)[nz])).sum())
+    return max(0.0, float((p[nz] * np.log(p[nz] / (px @ py)[nz])).sum()))
 
 
 def _quote(name: str) -> str:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+from ..data.rearrangement import RearrangementError, parse_rearrangement
+from ..data.schema import SchemaError, parse_schema
 from ..protocol import errors
 from .common import base_document, create_entity, delete_entity, rename, render, require, with_log
 from .context import Call
@@ -11,20 +13,18 @@ from .locations import check_location
 KIND = "DataSource"
 
 
-def _check_json(member: str, text: str | None) -> None:
-    if not text:
-        return
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise errors.InvalidInputException(f"{member} is not valid JSON: {error}")
-    if not isinstance(value, dict):
-        raise errors.InvalidInputException(f"{member} must be a JSON object")
-
-
 def _check_spec(call: Call, spec: dict, schema_member: str) -> None:
-    _check_json("DataRearrangement", spec.get("DataRearrangement"))
-    _check_json("DataSchema", spec.get("DataSchema"))
+    """Inline schemas and rearrangements are checked at create time; a
+    schema read from a location is checked by the job."""
+    try:
+        parse_rearrangement(spec.get("DataRearrangement"))
+    except RearrangementError as error:
+        raise errors.InvalidInputException(f"DataRearrangement: {error}")
+    if spec.get("DataSchema"):
+        try:
+            parse_schema(spec["DataSchema"])
+        except SchemaError as error:
+            raise errors.InvalidInputException(f"DataSchema: {error}")
     schema_uri = spec.get(schema_member)
     if schema_uri:
         check_location(schema_member, schema_uri, call.services.settings.allowed_local_paths)

@@ -43,6 +43,7 @@ Row layout: features appear term by term in recipe order, then token order;
 """
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -65,6 +66,7 @@ FORMAT = "treadle.features"
 FORMAT_VERSION = 1
 MISSING = b"#missing"
 _BINARY_TOKENS = (b"0", b"1", MISSING)  # token view of a binary inside cartesian
+_RECORD_CACHE_SIZE = 100_000  # per term; cleared when full, so memory stays bounded
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,9 @@ class _Plan:
     value_col: int
     missing_col: int
     scale: tuple[float, float] | None  # (mean, std) when standardised
+    # token -> column for the record path; real-time traffic repeats the same
+    # categories and words, and a dict hit is ~10x cheaper than hashing.
+    columns: dict[bytes, int] = field(default_factory=dict)
 
 
 class FittedPipeline:
@@ -240,6 +245,8 @@ class FittedPipeline:
             k: np.array([len(str(i)) for i in range(len(v) + 1)] + [len(MISSING)], dtype=np.int64)
             for k, v in self.bins.items()
         }
+        self._edge_lists = {k: [float(e) for e in v] for k, v in self.bins.items()}
+        self._labels = {k: [str(i).encode() for i in range(len(v) + 1)] for k, v in self.bins.items()}
         self._plans = [self._plan(t) for t in self.terms]
 
     def _plan(self, term: Term) -> _Plan:
@@ -374,20 +381,27 @@ class FittedPipeline:
                     out_c.append(plan.value_col if code > 0 else plan.missing_col)
                     out_v.append(1.0)
             else:
+                cache = plan.columns
                 for tok in self._record_bag(term, record):
-                    out_c.append(column_of(plan.prefix_h, tok, mask))
+                    col = cache.get(tok)
+                    if col is None:
+                        if len(cache) >= _RECORD_CACHE_SIZE:
+                            cache.clear()
+                        col = cache[tok] = column_of(plan.prefix_h, tok, mask)
+                    out_c.append(col)
                     out_v.append(1.0)
         return out_c, out_v
 
     def _record_bag(self, term: Term, record: Mapping[str, str]) -> list[bytes]:
         if term.type == BINARY:
+            # code -1 (missing or invalid) selects the last token, #missing
             return [_BINARY_TOKENS[parse_binary_value(record.get(term.name) or "")]]
         if term.type == BINNED:
             x = parse_numeric_value(record.get(term.args[0].name) or "")
             if x != x:
                 return [MISSING]
-            edges = self._edges[term.canonical]
-            return [str(int(np.searchsorted(edges, x, side="left"))).encode()]
+            key = term.canonical
+            return [self._labels[key][bisect.bisect_left(self._edge_lists[key], x)]]
         if isinstance(term, Apply) and term.fn in ("ngram", "osb"):
             toks = self._record_tokens(term.args[0], record)
             return text_ops.ngrams(toks, term.param) if term.fn == "ngram" else text_ops.osb(toks, term.param)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Union
 
 from .schema import BINARY, CATEGORICAL, NUMERIC, TEXT
@@ -45,7 +46,7 @@ class Apply:
     param: int | None
     type: str
 
-    @property
+    @cached_property  # the record path asks for it on every call
     def canonical(self) -> str:
         parts = [a.canonical for a in self.args]
         if self.param is not None:

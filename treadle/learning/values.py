@@ -25,11 +25,17 @@ _ASCII_WS = " \t\n\r\x0b\x0c"
 def parse_numeric(arr: pa.Array) -> np.ndarray:
     """float64 values, NaN where missing or invalid."""
     trimmed = pc.utf8_trim(arr, characters=_ASCII_WS)
-    ok = pc.match_substring_regex(trimmed, NUMBER_PATTERN)
-    values = pc.cast(pc.if_else(ok, trimmed, pa.scalar(None, pa.string())), pa.float64())
+    null = pa.scalar(None, trimmed.type)
+    try:
+        # Fast path: Arrow's parser accepts everything the pattern accepts and
+        # otherwise only non-finite spellings ("nan", "inf"), which become
+        # missing below anyway; any other string makes it raise.
+        values = pc.cast(pc.if_else(pc.equal(trimmed, ""), null, trimmed), pa.float64())
+    except pa.ArrowInvalid:
+        ok = pc.match_substring_regex(trimmed, NUMBER_PATTERN)
+        values = pc.cast(pc.if_else(ok, trimmed, null), pa.float64())
     out = values.to_numpy(zero_copy_only=False)
-    out = np.where(np.isfinite(out), out, np.nan)
-    return out
+    return np.where(np.isfinite(out), out, np.nan)
 
 
 def parse_numeric_value(text: str) -> float:

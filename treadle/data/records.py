@@ -215,10 +215,11 @@ def _malformed(buf: bytes, lines: _Lines) -> np.ndarray | None:
         at_end = quotes + 1 >= ends[line]
         nxt = arr[nxt_pos]
         bad_close = ~opening & ~at_end & (nxt != _COMMA) & (nxt != _QUOTE)
-        codes[line[bad_open]] = 2
-        codes[line[bad_close]] = 3
+        # Later assignments win: the most specific reason is kept.
         odd = (np.bincount(line, minlength=len(starts)) & 1).astype(bool)
         codes[odd] = 4
+        codes[line[bad_close]] = 3
+        codes[line[bad_open]] = 2
     return codes if codes.any() else None
 
 

@@ -43,6 +43,32 @@ def _bool(array: pa.Array) -> np.ndarray:
 
 def numeric(column) -> TypedColumn:
     trimmed = pc.utf8_trim_whitespace(_strings(column))
+    fast = _numeric_fast(trimmed)
+    if fast is not None:
+        return fast
+    return numeric_checked(trimmed)
+
+
+def _numeric_fast(trimmed: pa.Array) -> TypedColumn | None:
+    """Plain cast when every cell is a finite number, which is the common case.
+
+    Arrow's parser accepts a superset of NUMBER_REGEX (nan, inf), so any
+    non-finite result sends the column down the checked path; anything it
+    refuses (empty cells, text) does too. Tests check both paths agree.
+    """
+    if not len(trimmed) or pc.min(pc.binary_length(trimmed)).as_py() == 0:
+        return None
+    try:
+        values = pc.cast(trimmed, pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if not np.isfinite(values).all():
+        return None
+    none = np.zeros(len(values), dtype=bool)
+    return TypedColumn(values, none, none.copy())
+
+
+def numeric_checked(trimmed: pa.Array) -> TypedColumn:
     missing = _bool(pc.equal(pc.binary_length(trimmed), 0))
     looks_numeric = pc.match_substring_regex(trimmed, NUMBER_REGEX)
     values = pc.cast(pc.if_else(looks_numeric, trimmed, _NULL_STRING), pa.float64())
@@ -69,8 +95,12 @@ def binary(column) -> TypedColumn:
 
 def tokens(column) -> pa.ListArray:
     """Whitespace-separated tokens per value; punctuation stays attached (spec 1.2)."""
-    split = pc.utf8_split_whitespace(_strings(column))
+    # Trimming first leaves empty tokens only for empty values, so the costly
+    # filter below is needed only when a chunk has some.
+    split = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(_strings(column)))
     flat = pc.list_flatten(split)
+    if not len(flat) or pc.min(pc.binary_length(flat)).as_py() > 0:
+        return split
     parents = pc.list_parent_indices(split)
     keep = pc.greater(pc.binary_length(flat), 0)
     words = pc.filter(flat, keep)

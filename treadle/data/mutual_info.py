@@ -1,0 +1,158 @@
+"""Attribute-to-target correlation as mutual information, in bounded memory.
+
+Both sides are reduced to a bounded set of buckets and a joint count table is
+kept per attribute; MI is computed from that table. The approximation:
+
+* CATEGORICAL values keep their own bucket for the first `CATEGORY_BUCKETS`
+  distinct values seen; later new values share one "other" bucket. Exact for
+  attributes with at most that many values.
+* NUMERIC values fall into quantile bins whose edges are fixed from the first
+  chunk that has values (`Layout`); missing and invalid values get a bucket of
+  their own, because missingness itself can predict the target.
+* BINARY values are 0 / 1 / missing-or-invalid.
+* TEXT is represented by its word count, in power-of-two buckets
+  (0, 1, 2-3, 4-7, ...), a deliberately simple stand-in for the text itself.
+* The target is bucketed the same way (numeric targets into
+  `TARGET_BINS` quantile bins); records without a valid target are skipped.
+
+Tables merge by bucket label; numeric edges must be the same on both sides,
+which `Layout` sharing (see `StatisticsBuilder.fork`) guarantees.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+CATEGORY_BUCKETS = 256
+NUMERIC_BINS = 20
+TARGET_BINS = 10
+OTHER = "\x00other"
+MISSING = "\x00missing"
+
+
+def quantile_edges(values: np.ndarray, bins: int) -> np.ndarray:
+    if not len(values):
+        return np.empty(0)
+    inner = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1])
+    return np.unique(inner)
+
+
+def numeric_codes(values: np.ndarray, valid: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, list]:
+    """Local codes and their labels: bin index for valid values, MISSING otherwise."""
+    codes = np.searchsorted(edges, values, side="right")
+    codes[~valid] = len(edges) + 1
+    return codes, list(range(len(edges) + 1)) + [MISSING]
+
+
+def word_count_codes(counts: np.ndarray) -> tuple[np.ndarray, list]:
+    codes = np.zeros(len(counts), dtype=np.int64)
+    positive = counts > 0
+    codes[positive] = np.floor(np.log2(counts[positive])).astype(np.int64) + 1
+    top = int(codes.max()) + 1 if len(codes) else 1
+    return codes, list(range(top))
+
+
+class Contingency:
+    """Joint counts of attribute buckets (rows) and target buckets (columns)."""
+
+    def __init__(self, row_limit: int = CATEGORY_BUCKETS):
+        self.row_limit = row_limit
+        self.rows: dict = {}
+        self.cols: dict = {}
+        self.counts = np.zeros((0, 0), dtype=np.int64)
+
+    def _index(self, table: dict, label, limit: int | None) -> int:
+        found = table.get(label)
+        if found is not None:
+            return found
+        if limit is not None and len(table) >= limit and label not in (OTHER, MISSING):
+            return self._index(table, OTHER, None)
+        table[label] = len(table)
+        return table[label]
+
+    def _grow(self) -> None:
+        r, c = len(self.rows), len(self.cols)
+        if self.counts.shape != (r, c):
+            grown = np.zeros((r, c), dtype=np.int64)
+            grown[:self.counts.shape[0], :self.counts.shape[1]] = self.counts
+            self.counts = grown
+
+    def add(self, row_codes: np.ndarray, row_labels: list, col_codes: np.ndarray, col_labels: list) -> None:
+        if not len(row_codes):
+            return
+        nr, nc = len(row_labels), len(col_labels)
+        joint = np.bincount(row_codes * nc + col_codes, minlength=nr * nc).reshape(nr, nc)
+        used_rows = np.flatnonzero(joint.sum(axis=1))
+        used_cols = np.flatnonzero(joint.sum(axis=0))
+        # Bigger local buckets claim global slots first, so the capped
+        # category table keeps the values that matter most in this chunk.
+        used_rows = used_rows[np.argsort(-joint[used_rows].sum(axis=1), kind="stable")]
+        gr = self._map_rows(row_labels, used_rows)
+        gc = np.array([self._index(self.cols, col_labels[c], self.row_limit) for c in used_cols.tolist()])
+        self._grow()
+        np.add.at(self.counts, (gr[:, None], gc[None, :]), joint[np.ix_(used_rows, used_cols)])
+
+    def _map_rows(self, labels: list, used: np.ndarray) -> np.ndarray:
+        """Global row index for each used local label, claiming free slots in `used` order."""
+        if len(self.rows) < self.row_limit or len(used) <= 64:
+            return np.array([self._index(self.rows, labels[r], self.row_limit) for r in used.tolist()])
+        # The table is full: no label can be added any more, so only a lookup
+        # remains, and a big chunk of new labels (an ID column) all go to OTHER
+        # without a Python call each.
+        known = pc.index_in(pa.array([labels[r] for r in used.tolist()]),
+                            value_set=self._row_labels_array())
+        other = self._index(self.rows, OTHER, None)
+        found = known.to_numpy(zero_copy_only=False)
+        values = self._row_values
+        return np.where(np.isnan(found), other, values[np.nan_to_num(found).astype(np.int64)]).astype(np.int64)
+
+    def _row_labels_array(self) -> pa.Array:
+        if getattr(self, "_cached_rows", -1) != len(self.rows):
+            keys = [k for k in self.rows if isinstance(k, str)]
+            self._row_values = np.array([self.rows[k] for k in keys], dtype=np.int64)
+            self._row_label_values = pa.array(keys, pa.string())
+            self._cached_rows = len(self.rows)
+        return self._row_label_values
+
+    def merge(self, other: Contingency) -> None:
+        if not other.rows:
+            return
+        inv_rows = sorted(other.rows.items(), key=lambda kv: kv[1])
+        inv_cols = sorted(other.cols.items(), key=lambda kv: kv[1])
+        row_codes, col_codes = np.nonzero(other.counts)
+        weights = other.counts[row_codes, col_codes]
+        nr, nc = len(inv_rows), len(inv_cols)
+        joint = np.zeros((nr, nc), dtype=np.int64)
+        joint[row_codes, col_codes] = weights
+        # Same claiming order as `add`: the other side's biggest buckets first.
+        order = np.argsort(-joint.sum(axis=1), kind="stable")
+        row_map = {int(r): self._index(self.rows, inv_rows[r][0], self.row_limit) for r in order}
+        col_map = {c: self._index(self.cols, inv_cols[c][0], self.row_limit) for c in range(nc)}
+        self._grow()
+        gr = np.array([row_map[r] for r in range(nr)])
+        gc = np.array([col_map[c] for c in range(nc)])
+        np.add.at(self.counts, (gr[:, None], gc[None, :]), joint)
+
+    def mutual_information(self) -> dict:
+        """MI in bits, and MI divided by the target's entropy (0..1)."""
+        total = self.counts.sum()
+        if total == 0:
+            return {"mutual_information": None, "normalized": None}
+        p = self.counts / total
+        px = p.sum(axis=1, keepdims=True)
+        py = p.sum(axis=0, keepdims=True)
+        nz = p > 0
+        mi = float(np.sum(p[nz] * np.log2(p[nz] / (px @ py)[nz])))
+        mi = max(mi, 0.0)
+        hy = float(-np.sum(py[py > 0] * np.log2(py[py > 0])))
+        return {"mutual_information": mi, "normalized": (min(mi / hy, 1.0) if hy > 0 else 0.0)}
+
+
+def entropy_bits(counts) -> float:
+    counts = np.asarray(counts, dtype=np.float64)
+    total = counts.sum()
+    if total <= 0:
+        return 0.0
+    p = counts[counts > 0] / total
+    return float(-np.sum(p * np.log2(p)))

@@ -1,0 +1,204 @@
+"""Mergeable, bounded-memory summaries built on Apache DataSketches.
+
+Each class can be updated chunk by chunk, merged with another of its kind
+(chunks summarised by different Dask workers), and pickled (the sketches are
+carried in their own serialized form, since they do not pickle themselves).
+"""
+from __future__ import annotations
+
+import math
+
+import datasketches as ds
+import numpy as np
+
+KLL_K = 200  # normalized rank error about 1.3 %
+HLL_LG_K = 14  # relative standard error about 0.8 %
+FREQ_LG_MAX_K = 12  # up to 3072 tracked items
+EXACT_VALUE_LIMIT = 10000
+# Per update, only this many of the update's most frequent values reach the
+# frequent-items sketch. Feeding every value of a high-cardinality column
+# costs a Python call each; skipping the tail undercounts a value by at most
+# the FEED-th largest count of each update it was skipped in (1 per chunk for
+# ID-like columns), which is below the sketch's own error bound.
+FEED = 4096
+
+
+class ValueCounter:
+    """Counts of string values: exact until `limit` distinct values, sketched after.
+
+    Exact counting keeps the common cases (categories, binary classes, small
+    vocabularies) exact, including the least frequent values. Past the limit
+    the exact table is replayed into a frequent-items sketch (top values with
+    error bounds) and an HLL sketch (distinct count), and dropped.
+    """
+
+    def __init__(self, limit: int = EXACT_VALUE_LIMIT):
+        self.limit = limit
+        self.total = 0
+        self.exact: dict[str, int] | None = {}
+        self.frequent: ds.frequent_strings_sketch | None = None
+        self.distinct_sketch: ds.hll_sketch | None = None
+
+    @property
+    def is_exact(self) -> bool:
+        return self.exact is not None
+
+    def update(self, values: list[str], counts: list[int]) -> None:
+        self.total += int(sum(counts))
+        if self.exact is not None:
+            exact = self.exact
+            for value, count in zip(values, counts):
+                exact[value] = exact.get(value, 0) + count
+            if len(exact) > self.limit:
+                self._to_sketches()
+            return
+        update_distinct = self.distinct_sketch.update
+        for value in values:
+            update_distinct(value)
+        if len(values) > FEED:
+            order = np.argsort(-np.asarray(counts), kind="stable")[:FEED]
+            values = [values[i] for i in order.tolist()]
+            counts = [counts[i] for i in order.tolist()]
+        update_frequent = self.frequent.update
+        for value, count in zip(values, counts):
+            update_frequent(value, int(count))
+
+    def _to_sketches(self) -> None:
+        self.frequent = ds.frequent_strings_sketch(FREQ_LG_MAX_K)
+        self.distinct_sketch = ds.hll_sketch(HLL_LG_K)
+        for value, count in self.exact.items():
+            self.frequent.update(value, count)
+            self.distinct_sketch.update(value)
+        self.exact = None
+
+    def merge(self, other: ValueCounter) -> None:
+        self.total += other.total
+        if self.exact is not None and other.exact is not None:
+            for value, count in other.exact.items():
+                self.exact[value] = self.exact.get(value, 0) + count
+            if len(self.exact) > self.limit:
+                self._to_sketches()
+            return
+        if self.exact is not None:
+            self._to_sketches()
+        if other.exact is not None:
+            for value, count in other.exact.items():
+                self.frequent.update(value, count)
+                self.distinct_sketch.update(value)
+            return
+        self.frequent.merge(other.frequent)
+        union = ds.hll_union(HLL_LG_K)
+        union.update(self.distinct_sketch)
+        union.update(other.distinct_sketch)
+        self.distinct_sketch = union.get_result()
+
+    def distinct(self) -> int:
+        if self.exact is not None:
+            return len(self.exact)
+        return int(round(self.distinct_sketch.get_estimate()))
+
+    def top(self, k: int) -> list[tuple[str, int]]:
+        """Most frequent values, count descending then value ascending (ties are stable)."""
+        if self.exact is not None:
+            items = self.exact.items()
+        else:
+            found = self.frequent.get_frequent_items(ds.frequent_items_error_type.NO_FALSE_NEGATIVES)
+            items = [(item[0], item[1]) for item in found]
+        return sorted(items, key=lambda kv: (-kv[1], kv[0]))[:k]
+
+    def least(self, k: int) -> list[tuple[str, int]] | None:
+        """Least frequent values; only known while counting is exact."""
+        if self.exact is None:
+            return None
+        return sorted(self.exact.items(), key=lambda kv: (kv[1], kv[0]))[:k]
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        if self.frequent is not None:
+            state["frequent"] = self.frequent.serialize()
+            state["distinct_sketch"] = self.distinct_sketch.serialize_updatable()
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if isinstance(self.frequent, bytes):
+            self.frequent = ds.frequent_strings_sketch.deserialize(self.frequent)
+            self.distinct_sketch = ds.hll_sketch.deserialize(self.distinct_sketch)
+
+
+class NumericSummary:
+    """Exact count/missing/invalid/min/max/mean/variance plus a KLL quantile sketch."""
+
+    def __init__(self):
+        self.count = 0
+        self.missing = 0
+        self.invalid = 0
+        self.min = math.inf
+        self.max = -math.inf
+        self.sum = 0.0
+        self.sum_sq = 0.0
+        self.kll = ds.kll_doubles_sketch(KLL_K)
+
+    def update(self, values: np.ndarray, missing: int = 0, invalid: int = 0) -> None:
+        self.missing += int(missing)
+        self.invalid += int(invalid)
+        if not len(values):
+            return
+        self.count += len(values)
+        self.min = min(self.min, float(values.min()))
+        self.max = max(self.max, float(values.max()))
+        self.sum += float(values.sum())
+        self.sum_sq += float(np.dot(values, values))
+        self.kll.update(values)
+
+    def merge(self, other: NumericSummary) -> None:
+        self.count += other.count
+        self.missing += other.missing
+        self.invalid += other.invalid
+        self.min = min(self.min, other.min)
+        self.max = max(self.max, other.max)
+        self.sum += other.sum
+        self.sum_sq += other.sum_sq
+        self.kll.merge(other.kll)
+
+    def result(self, bins: int = 20) -> dict:
+        out = {"count": self.count, "missing": self.missing, "invalid": self.invalid}
+        if not self.count:
+            return out | {"min": None, "max": None, "mean": None, "stddev": None, "median": None,
+                          "quantiles": {}, "histogram": []}
+        mean = self.sum / self.count
+        variance = max(self.sum_sq / self.count - mean * mean, 0.0)
+        levels = [i / 10 for i in range(1, 10)]
+        quantiles = self.kll.get_quantiles(levels)
+        return out | {
+            "min": self.min,
+            "max": self.max,
+            "mean": mean,
+            "stddev": math.sqrt(variance),
+            "median": float(self.kll.get_quantile(0.5)),
+            "quantiles": {f"{level:.1f}": float(q) for level, q in zip(levels, quantiles)},
+            "quantile_rank_error": self.kll.normalized_rank_error(False),
+            "histogram": self.histogram(bins),
+        }
+
+    def histogram(self, bins: int) -> list[dict]:
+        """Equal-width bins from min to max; counts come from the sketch, so are approximate."""
+        if self.min == self.max:
+            return [{"lower": self.min, "upper": self.max, "count": self.count}]
+        edges = np.linspace(self.min, self.max, bins + 1)
+        # pmf() puts values equal to a split point in the bin above it, so
+        # the last split point is nudged up to keep max inside the last bin.
+        splits = list(edges[1:-1]) + [np.nextafter(self.max, math.inf)]
+        mass = self.kll.get_pmf(splits)[:bins]
+        counts = np.round(np.asarray(mass) * self.count).astype(np.int64)
+        return [{"lower": float(edges[i]), "upper": float(edges[i + 1]), "count": int(counts[i])}
+                for i in range(bins)]
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["kll"] = self.kll.serialize()
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.kll = ds.kll_doubles_sketch.deserialize(self.kll)

@@ -1,0 +1,306 @@
+"""Datasource statistics (spec section 8) in one streaming, mergeable pass.
+
+Exact: record counts, missing/invalid counts, min, max, mean, stddev, binary
+class counts, word totals and ranges, and -- while an attribute has at most
+`sketches.EXACT_VALUE_LIMIT` distinct values -- value counts, distinct counts,
+most and least frequent values. Approximate: quantiles, median and histogram
+counts (KLL sketch, rank error in `quantile_rank_error`), value counts and
+distinct counts of high-cardinality attributes (frequent-items and HLL
+sketches, flagged with `"exact": false`), and correlation to the target
+(mutual information over bounded buckets, see `mutual_info`).
+
+Parallel use: feed one builder the first chunk, then `fork()` it for each
+worker so that all share the numeric bin layout, and `merge` the results.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from treadle.data import mutual_info as mi
+from treadle.data.records import RecordChunk
+from treadle.data.schema import DataSchema
+from treadle.data.sketches import NumericSummary, ValueCounter
+
+TOP_VALUES = 10
+TARGET_CLASSES = 100
+HISTOGRAM_BINS = 20
+TARGET_KEY = "\x00target"
+
+
+@dataclass
+class BinarySummary:
+    true: int = 0
+    false: int = 0
+    missing: int = 0
+    invalid: int = 0
+
+    def merge(self, other: BinarySummary) -> None:
+        self.true += other.true
+        self.false += other.false
+        self.missing += other.missing
+        self.invalid += other.invalid
+
+    def result(self) -> dict:
+        valid = self.true + self.false
+        counts = sorted([("1", self.true), ("0", self.false)], key=lambda kv: (-kv[1], kv[0]))
+        present = [kv for kv in counts if kv[1]]
+        return {
+            "count": valid, "missing": self.missing, "invalid": self.invalid,
+            "true": self.true, "false": self.false,
+            "percent_true": (100.0 * self.true / valid) if valid else None,
+            "distinct": len(present),
+            "value_counts": [{"value": v, "count": c} for v, c in counts],
+            "most_frequent": _value(present[0]) if present else None,
+            "least_frequent": _value(present[-1]) if present else None,
+        }
+
+
+@dataclass
+class TextSummary:
+    records: int = 0
+    empty: int = 0
+    total_words: int = 0
+    min_words: int | None = None
+    max_words: int | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    words: ValueCounter = field(default_factory=ValueCounter)
+
+    def merge(self, other: TextSummary) -> None:
+        self.records += other.records
+        self.empty += other.empty
+        self.total_words += other.total_words
+        self.min_words = _opt(min, self.min_words, other.min_words)
+        self.max_words = _opt(max, self.max_words, other.max_words)
+        self.min_length = _opt(min, self.min_length, other.min_length)
+        self.max_length = _opt(max, self.max_length, other.max_length)
+        self.words.merge(other.words)
+
+    def result(self) -> dict:
+        top = self.words.top(TOP_VALUES)
+        return {
+            "count": self.records, "empty": self.empty,
+            "total_words": self.total_words,
+            "unique_words": self.words.distinct(), "exact": self.words.is_exact,
+            "words_per_record": {
+                "min": self.min_words, "max": self.max_words,
+                "mean": (self.total_words / self.records) if self.records else None,
+            },
+            "word_length": {"min": self.min_length, "max": self.max_length},
+            # Ranked by frequency; Amazon ranked by correlation to the target.
+            "prominent_words": [
+                {"word": w, "count": c, "percent": 100.0 * c / self.total_words} for w, c in top
+            ],
+        }
+
+
+def _opt(fn, a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return fn(a, b)
+
+
+def _value(kv) -> dict:
+    return {"value": kv[0], "count": int(kv[1])}
+
+
+def _categorical_result(counter: ValueCounter) -> dict:
+    top = counter.top(TOP_VALUES)
+    least = counter.least(1)
+    return {
+        "count": counter.total,
+        "distinct": counter.distinct(),
+        "exact": counter.is_exact,
+        "top_values": [_value(kv) for kv in top],
+        "other_count": counter.total - sum(c for _, c in top),
+        "most_frequent": _value(top[0]) if top else None,
+        "least_frequent": _value(least[0]) if least else None,
+    }
+
+
+def _encode(column: pa.Array) -> tuple[np.ndarray, list[str]]:
+    encoded = pc.dictionary_encode(column)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary.to_pylist()
+
+
+class StatisticsBuilder:
+    def __init__(self, schema: DataSchema, layout: dict[str, np.ndarray] | None = None):
+        self.schema = schema
+        self.layout: dict[str, np.ndarray] = dict(layout or {})
+        self.records = 0
+        self.summaries: dict[str, object] = {}
+        for name, kind in schema.attributes:
+            self.summaries[name] = {
+                "NUMERIC": NumericSummary, "BINARY": BinarySummary,
+                "CATEGORICAL": ValueCounter, "TEXT": TextSummary,
+            }[kind]()
+        self.target = schema.target
+        self.joint: dict[str, mi.Contingency] = {
+            name: mi.Contingency() for name in schema.names if self.target and name != self.target
+        }
+
+    def fork(self) -> StatisticsBuilder:
+        """An empty builder with this one's bin layout, for a parallel worker."""
+        return StatisticsBuilder(self.schema, self.layout)
+
+    # -- updating ------------------------------------------------------------
+
+    def update(self, chunk: RecordChunk) -> None:
+        n = len(chunk)
+        if not n:
+            return
+        self.records += n
+        word_counts: dict[str, np.ndarray] = {}
+        for name, kind in self.schema.attributes:
+            summary = self.summaries[name]
+            if kind == "NUMERIC":
+                column = chunk.typed(name)
+                summary.update(column.values[column.valid], column.missing.sum(), column.invalid.sum())
+            elif kind == "BINARY":
+                column = chunk.typed(name)
+                ones = int(np.count_nonzero(column.values == 1.0))
+                zeros = int(np.count_nonzero(column.values == 0.0))
+                summary.merge(BinarySummary(ones, zeros, int(column.missing.sum()), int(column.invalid.sum())))
+            elif kind == "CATEGORICAL":
+                codes, labels = _encode(chunk.column(name))
+                summary.update(labels, np.bincount(codes, minlength=len(labels)).tolist())
+            else:
+                word_counts[name] = self._update_text(summary, chunk, name)
+        if self.target:
+            self._update_joint(chunk, word_counts)
+
+    def _update_text(self, summary: TextSummary, chunk: RecordChunk, name: str) -> np.ndarray:
+        tokens = chunk.tokens(name)
+        counts = pc.list_value_length(tokens).to_numpy(zero_copy_only=False).astype(np.int64)
+        summary.records += len(counts)
+        summary.empty += int(np.count_nonzero(counts == 0))
+        summary.total_words += int(counts.sum())
+        summary.min_words = _opt(min, summary.min_words, int(counts.min()))
+        summary.max_words = _opt(max, summary.max_words, int(counts.max()))
+        words = pc.list_flatten(tokens)
+        if len(words):
+            lengths = pc.min_max(pc.utf8_length(words)).as_py()
+            summary.min_length = _opt(min, summary.min_length, lengths["min"])
+            summary.max_length = _opt(max, summary.max_length, lengths["max"])
+            counted = pc.value_counts(words)
+            summary.words.update(counted.field("values").to_pylist(), counted.field("counts").to_pylist())
+        return counts
+
+    def _edges(self, key: str, values: np.ndarray, bins: int) -> np.ndarray | None:
+        if key not in self.layout:
+            if not len(values):
+                return None
+            self.layout[key] = mi.quantile_edges(values, bins)
+        return self.layout[key]
+
+    def _target_codes(self, chunk: RecordChunk):
+        kind = self.schema.type_of(self.target)
+        if kind == "NUMERIC":
+            column = chunk.typed(self.target)
+            edges = self._edges(TARGET_KEY, column.values[column.valid], mi.TARGET_BINS)
+            if edges is None:
+                return None
+            codes = np.searchsorted(edges, column.values, side="right")
+            return codes, list(range(len(edges) + 1)), column.valid
+        if kind == "BINARY":
+            column = chunk.typed(self.target)
+            codes = np.where(column.valid, column.values, 0).astype(np.int64)
+            return codes, ["0", "1"], column.valid
+        raw = chunk.column(self.target)
+        codes, labels = _encode(raw)
+        valid = pc.greater(pc.binary_length(pc.utf8_trim_whitespace(raw)), 0).to_numpy(zero_copy_only=False)
+        return codes, labels, valid
+
+    def _update_joint(self, chunk: RecordChunk, word_counts: dict[str, np.ndarray]) -> None:
+        target = self._target_codes(chunk)
+        if target is None:
+            return
+        t_codes, t_labels, t_valid = target
+        if not t_valid.any():
+            return
+        t_codes = t_codes[t_valid]
+        for name, table in self.joint.items():
+            kind = self.schema.type_of(name)
+            if kind == "NUMERIC":
+                column = chunk.typed(name)
+                edges = self._edges(name, column.values[column.valid], mi.NUMERIC_BINS)
+                if edges is None:
+                    edges = np.empty(0)
+                codes, labels = mi.numeric_codes(column.values, column.valid, edges)
+            elif kind == "BINARY":
+                column = chunk.typed(name)
+                codes = np.where(column.valid, column.values, 2).astype(np.int64)
+                labels = [0, 1, mi.MISSING]
+            elif kind == "CATEGORICAL":
+                codes, labels = _encode(chunk.column(name))
+            else:
+                codes, labels = mi.word_count_codes(word_counts[name])
+            table.add(codes[t_valid], labels, t_codes, t_labels)
+
+    # -- merging and results --------------------------------------------------
+
+    def merge(self, other: StatisticsBuilder) -> None:
+        for key, edges in other.layout.items():
+            mine = self.layout.get(key)
+            if mine is None:
+                self.layout[key] = edges
+            elif not np.array_equal(mine, edges):
+                raise ValueError(
+                    "statistics built with different bin layouts cannot be merged; "
+                    "create parallel builders with fork() after the first chunk")
+        self.records += other.records
+        for name, summary in self.summaries.items():
+            summary.merge(other.summaries[name])
+        for name, table in self.joint.items():
+            table.merge(other.joint[name])
+
+    def result(self) -> dict:
+        attributes = []
+        for name, kind in self.schema.attributes:
+            summary = self.summaries[name]
+            if kind == "NUMERIC":
+                body = summary.result(HISTOGRAM_BINS)
+            elif kind == "CATEGORICAL":
+                body = _categorical_result(summary)
+            else:
+                body = summary.result()
+            entry = {"name": name, "type": kind, **body}
+            if name in self.joint:
+                entry["correlation_to_target"] = self.joint[name].mutual_information()
+            if name == self.schema.row_id:
+                entry["row_id"] = True
+            if name in self.schema.excluded:
+                entry["excluded"] = True
+            attributes.append(entry)
+        return {
+            "records": self.records,
+            "target": self._target_result(),
+            "attributes": attributes,
+        }
+
+    def _target_result(self) -> dict | None:
+        if not self.target:
+            return None
+        kind = self.schema.type_of(self.target)
+        summary = self.summaries[self.target]
+        if kind == "NUMERIC":
+            return {"name": self.target, "type": kind, "summary": summary.result(HISTOGRAM_BINS)}
+        if kind == "BINARY":
+            classes = [("0", summary.false), ("1", summary.true)]
+            missing = summary.missing + summary.invalid
+        else:
+            classes = summary.top(TARGET_CLASSES)
+            missing = summary.exact.get("", 0) if summary.is_exact else 0
+        return {
+            "name": self.target, "type": kind,
+            "distribution": [{"value": v, "count": int(c)} for v, c in classes],
+            "missing_or_invalid": missing,
+        }

@@ -264,16 +264,18 @@ class FittedPipeline:
         memo: dict[str, Any] = {}
         n = cols.n_rows
         parts = [self._emit(plan, cols, memo) for plan in self._plans]
-        row_nnz = np.zeros(n, dtype=np.int64)
-        for counts, _, _ in parts:
-            row_nnz += counts
+        counts = np.stack([p[0] for p in parts]) if parts else np.zeros((0, n), dtype=np.int64)
+        sizes = [p[1].shape[0] for p in parts]
+        term_starts = np.zeros(len(parts), dtype=np.int64)
+        if parts:
+            np.cumsum(sizes[:-1], out=term_starts[1:])
+        all_cols = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+        all_vals = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, dtype=self._dtype)
         indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(row_nnz, out=indptr[1:])
+        np.cumsum(counts.sum(axis=0), out=indptr[1:])
         indices = np.empty(int(indptr[-1]), dtype=self._index_dtype)
         data = np.empty(int(indptr[-1]), dtype=self._dtype)
-        cursor = indptr[:-1].copy()
-        for counts, c, v in parts:
-            K.scatter_term(counts, c, v, cursor, indices, data)
+        K.scatter_rows(counts, term_starts, all_cols, all_vals, indices, data)
         return CsrBatch(indptr, indices, data, self.n_features)
 
     def _emit(self, plan: _Plan, cols: Columns, memo: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -195,15 +195,19 @@ def cartesian_pairs(ca, ha, la, cb, hb, lb):
 
 
 @nb.njit(cache=True)
-def scatter_term(counts, cols, vals, cursor, indices, data):
-    """Append one term's features to every row of a preallocated CSR matrix;
-    called term by term so rows list features in record-path order."""
+def scatter_rows(counts, term_starts, cols, vals, indices, data):
+    """Lay out per-term features row by row: ``counts[t, i]`` features of
+    term t for row i, read from ``cols``/``vals`` at term t's cursor.  Writes
+    are sequential, which is what makes this faster than one pass per term."""
+    n_terms, n_rows = counts.shape
+    cursor = term_starts.copy()
     k = 0
-    for i in range(counts.shape[0]):
-        c = counts[i]
-        p = cursor[i]
-        for j in range(c):
-            indices[p + j] = cols[k + j]
-            data[p + j] = vals[k + j]
-        cursor[i] = p + c
-        k += c
+    for i in range(n_rows):
+        for t in range(n_terms):
+            c = counts[t, i]
+            p = cursor[t]
+            for j in range(c):
+                indices[k] = cols[p + j]
+                data[k] = vals[p + j]
+                k += 1
+            cursor[t] = p + c

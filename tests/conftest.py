@@ -1,12 +1,20 @@
 import pytest
 
-from support import Server, drop_postgres_database, postgres_database
+from support import S3Server, Server, drop_postgres_database, postgres_database
 
 
-def _start(backend: str, tmp_path_factory, *extra: str) -> Server:
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory):
+    """One moto S3 server for the session; every Treadle server uses it."""
+    server = S3Server(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
+
+
+def _start(backend: str, tmp_path_factory, s3, *extra: str) -> Server:
     data_dir = tmp_path_factory.mktemp(f"treadle-{backend}")
     database_url = postgres_database() if backend == "postgresql" else None
-    server = Server("", data_dir, database_url)
+    server = Server("", data_dir, database_url, env=s3.env)
     server.default_keys = server.create_keys("alice", "111111111111")
     server.other_keys = server.create_keys("bob", "222222222222")
     server.start(*extra)
@@ -14,9 +22,9 @@ def _start(backend: str, tmp_path_factory, *extra: str) -> Server:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def server(request, tmp_path_factory):
+def server(request, tmp_path_factory, s3):
     """A live server on each metadata backend, shared by a session."""
-    server = _start(request.param, tmp_path_factory, "--allow-local-path", str(tmp_path_factory.getbasetemp()))
+    server = _start(request.param, tmp_path_factory, s3, "--allow-local-path", str(tmp_path_factory.getbasetemp()))
     server.backend = request.param
     yield server
     server.stop()
@@ -30,12 +38,12 @@ def ml(server):
 
 
 @pytest.fixture
-def fresh_server(tmp_path_factory):
+def fresh_server(tmp_path_factory, s3):
     """A private SQLite server for tests that stop or restart it."""
     servers = []
 
     def make(*extra: str, backend: str = "sqlite") -> Server:
-        server = _start(backend, tmp_path_factory, *extra)
+        server = _start(backend, tmp_path_factory, s3, *extra)
         servers.append(server)
         return server
 

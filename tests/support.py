@@ -76,6 +76,7 @@ class Server:
     process: subprocess.Popen | None = None
     args: list[str] = field(default_factory=list)
     log_path: Path | None = None
+    env: dict | None = None
 
     def db_args(self) -> list[str]:
         return ["--data-dir", str(self.data_dir)] + (
@@ -106,7 +107,8 @@ class Server:
         self.log_path = self.data_dir / f"server-{port}.log"
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen([sys.executable, "-m", "treadle", *self.args],
-                                        stdout=log, stderr=subprocess.STDOUT)
+                                        stdout=log, stderr=subprocess.STDOUT,
+                                        env={**os.environ, **(self.env or {})})
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.process.poll() is not None:
@@ -128,6 +130,45 @@ class Server:
 
     def log_text(self) -> str:
         return self.log_path.read_text() if self.log_path else ""
+
+
+class S3Server:
+    """moto's S3 server on loopback, reached through the standard AWS
+    endpoint settings (AWS_ENDPOINT_URL_S3)."""
+
+    def __init__(self, log_dir: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(log_dir / "moto.log", "ab")
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                stdout=self.log, stderr=subprocess.STDOUT)
+        except OSError as error:
+            service_missing("moto S3 server", str(error))
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                service_missing("moto S3 server", f"exited with {self.process.returncode}")
+            try:
+                urllib.request.urlopen(self.url + "/moto-api/", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.1)
+        service_missing("moto S3 server", "did not start")
+
+    @property
+    def env(self) -> dict:
+        return {"AWS_ENDPOINT_URL_S3": self.url, "AWS_ACCESS_KEY_ID": "moto", "AWS_SECRET_ACCESS_KEY": "moto",
+                "AWS_DEFAULT_REGION": "us-east-1"}
+
+    def client(self):
+        return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
+                            aws_access_key_id="moto", aws_secret_access_key="moto")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
 
 
 def wait_for(predicate, timeout: float = 60, interval: float = 0.1, message: str = "condition"):
@@ -176,3 +217,29 @@ def signed_post(url: str, keys: "Keys | None", operation: str, body: bytes, *, r
         return response.status_code, json.loads(response.content)
     except ValueError:
         return response.status_code, response.content
+
+
+def signed_get(url: str, keys: "Keys", timeout=10):
+    """GET a Treadle route with a SigV4 signature (service machinelearning)."""
+    import json
+
+    import requests
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method="GET", url=url)
+    SigV4Auth(Credentials(keys.access_key_id, keys.secret_access_key), "machinelearning", "us-east-1").add_auth(request)
+    response = requests.get(url, headers=dict(request.headers), timeout=timeout)
+    try:
+        return response.status_code, json.loads(response.content)
+    except ValueError:
+        return response.status_code, response.content
+
+
+def settle(getter, timeout: float = 120, **key):
+    """Poll a Get* call until the object is COMPLETED or FAILED."""
+    def done():
+        got = getter(**key)
+        return got if got["Status"] in ("COMPLETED", "FAILED") else None
+    return wait_for(done, timeout=timeout, interval=0.2, message=f"{key} to finish")

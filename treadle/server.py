@@ -118,6 +118,29 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             return PlainTextResponse("No log has been written for this object yet\n", status_code=404)
         return Response(text, media_type="text/plain; charset=utf-8")
 
+    async def statistics(request: Request) -> Response:
+        """A datasource's statistics (data insights) as JSON, for the
+        account that owns it; SigV4-signed like the API."""
+        request_id = str(uuid.uuid4())
+        try:
+            principal = authenticator.authenticate(request.method, _request_url(request), request.headers, b"")
+        except errors.ServiceError as error:
+            return _response(error.status, error.body(), request_id)
+        datasource_id = request.path_params["datasource_id"]
+        entity = services.entities.get(principal.account, "DataSource", datasource_id)
+        if entity is None:
+            return _response(404, errors.ResourceNotFoundException(
+                f"No DataSource exists with ID {datasource_id}").body(), request_id)
+        key = entity.document.get("_statistics")
+        if not key:
+            reason = ("it was created with ComputeStatistics=false" if not entity.document.get("ComputeStatistics")
+                      else f"its status is {entity.status}")
+            return _response(404, errors.ResourceNotFoundException(
+                f"DataSource {datasource_id} has no statistics: {reason}").body(), request_id)
+        data = await run_in_threadpool(services.artifacts.get, key)
+        body = b'{"DataSourceId":' + wire.encode(datasource_id) + b',"Statistics":' + data + b"}"
+        return Response(body, media_type="application/json")
+
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -132,6 +155,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/logs/{account}/{kind}/{entity_id}", logs, methods=["GET"]),
+        Route("/datasources/{datasource_id}/statistics", statistics, methods=["GET"]),
         Route("/", api, methods=["POST"]),
         # The JavaScript SDK keeps the EndpointUrl's path for Predict.
         Route("/{path:path}", api, methods=["POST"]),

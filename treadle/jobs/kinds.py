@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from . import datasource
 from .context import JobContext, JobFailed
 
 
@@ -14,7 +15,7 @@ def _not_built(what: str) -> Callable[[JobContext], dict]:
 
 
 JOB_FUNCTIONS: dict[str, Callable[[JobContext], dict]] = {
-    "DataSource": _not_built("read datasources"),
+    "DataSource": datasource.run,
     "MLModel": _not_built("train models"),
     "Evaluation": _not_built("evaluate models"),
     "BatchPrediction": _not_built("run batch predictions"),

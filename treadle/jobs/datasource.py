@@ -1,0 +1,166 @@
+"""The datasource job: stage SQL results if needed, resolve the schema, read
+every record once with the split applied, and keep the statistics."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from ..data import locations
+from ..data.ingest import ingest
+from ..data.locations import LocationError
+from ..data.rearrangement import RearrangementError, parse_rearrangement
+from ..data.records import TooManyRejections
+from ..data.schema import DataSchema, SchemaError, infer_schema, parse_schema
+from ..data.sql import QueryError, connection_url, run_query
+from ..store.databases import DatabaseRegistry
+from .context import JobContext, JobFailed
+
+SAMPLE_LINES = 1000
+SAMPLE_BYTES = 1 << 20
+
+
+def statistics_key(account: str, datasource_id: str) -> str:
+    return f"statistics/{account}/{datasource_id}.json"
+
+
+def _sample_lines(file: locations.DataFile, allowed: list[Path]) -> list[bytes]:
+    data = b""
+    for piece in locations.byte_source(file, allowed).chunks:
+        data += piece
+        if data.count(b"\n") > SAMPLE_LINES or len(data) > SAMPLE_BYTES:
+            break
+    lines = data.split(b"\n")
+    if len(lines) > 1 and not data.endswith(b"\n"):
+        lines = lines[:-1]  # the last line may be cut short
+    return [line for line in lines[:SAMPLE_LINES] if line.strip()]
+
+
+def _stage_query(ctx: JobContext, source: dict) -> tuple[str, DataSchema | None]:
+    """Run the RDS/Redshift query and publish its CSV at the staging location."""
+    doc = ctx.document
+    kind = source["type"]
+    if kind == "rds":
+        info = doc["RDSMetadata"]["Database"]
+        identifier, database = info["InstanceIdentifier"], info["DatabaseName"]
+        query = doc["RDSMetadata"]["SelectSqlQuery"]
+    else:
+        info = doc["RedshiftMetadata"]["RedshiftDatabase"]
+        identifier, database = info["ClusterIdentifier"], info["DatabaseName"]
+        query = doc["RedshiftMetadata"]["SelectSqlQuery"]
+    registered = DatabaseRegistry(ctx.entities.engine, ctx.master_key).get(identifier)
+    label = "InstanceIdentifier" if kind == "rds" else "ClusterIdentifier"
+    if registered is None:
+        raise JobFailed(f"{label} {identifier} is not a database registered with this server "
+                        f"(the operator adds it with `treadle databases add {identifier} URL`)")
+    engine, url = registered
+    if engine != kind:
+        raise JobFailed(f"{label} {identifier} is registered as a {engine} database, not {kind}")
+    credentials = json.loads(ctx.master_key.unseal(source["credentials"]))
+    target = locations.join(source["S3StagingLocation"], f"{doc['DataSourceId']}.csv")
+    ctx.log(f"running the SelectSqlQuery on {identifier}/{database}, staging at {target}")
+    handle = tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, encoding="utf-8", newline="")
+    try:
+        with handle:
+            result = run_query(connection_url(url, database, credentials["Username"], credentials["Password"]),
+                               query, handle)
+        ctx.log(f"query returned {result.rows} rows, columns {result.columns}")
+        locations.write_file(handle.name, target, ctx.settings.allowed_local_paths)
+    except QueryError as error:
+        raise JobFailed(f"The query on {identifier} failed: {error}")
+    finally:
+        os.unlink(handle.name)
+    derived = DataSchema(attributes=tuple(zip(result.columns, result.types)), contains_header=True)
+    return target, derived
+
+
+def _schema(ctx: JobContext, location: str, files, derived: DataSchema | None) -> DataSchema:
+    doc, source = ctx.document, ctx.document.get("_source", {})
+    allowed = ctx.settings.allowed_local_paths
+    if doc.get("_schema"):
+        return parse_schema(doc["_schema"])  # checked at create time
+    schema_uri = source.get("DataSchemaLocationS3") or source.get("DataSchemaUri")
+    if schema_uri:
+        try:
+            text = locations.read_text(schema_uri, allowed)
+        except LocationError as error:
+            raise JobFailed(f"Cannot read the schema: {error}")
+        try:
+            return parse_schema(text)
+        except SchemaError as error:
+            raise JobFailed(f"The schema at {schema_uri} is invalid: {error}")
+    if derived is not None:
+        ctx.log("schema derived from the query result's column types")
+        return derived
+    try:
+        schema = infer_schema(_sample_lines(files[0], allowed))
+    except SchemaError as error:
+        raise JobFailed(f"Cannot infer a schema from {files[0].uri}: {error}")
+    ctx.log(f"no schema given: inferred one from the first {SAMPLE_LINES} lines of {files[0].uri}")
+    return schema
+
+
+def _json_safe(value):
+    """NaN and infinities (e.g. the mean of an all-missing column) become null."""
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item"):  # numpy scalars
+        return _json_safe(value.item())
+    return value
+
+
+def run(ctx: JobContext) -> dict:
+    doc = ctx.document
+    source = doc.get("_source", {"type": "s3"})
+    allowed = ctx.settings.allowed_local_paths
+    fields: dict = {}
+    derived = None
+    if source["type"] in ("rds", "redshift"):
+        location, derived = _stage_query(ctx, source)
+        fields["DataLocationS3"] = location
+    else:
+        location = doc["DataLocationS3"]
+    try:
+        files = locations.list_data_files(location, allowed)
+    except LocationError as error:
+        raise JobFailed(f"Cannot read the data: {error}")
+    schema = _schema(ctx, location, files, derived)
+    try:
+        split = parse_rearrangement(doc.get("DataRearrangement"))
+    except RearrangementError as error:  # checked at create time; kept for old rows
+        raise JobFailed(f"DataRearrangement: {error}")
+    total = sum(f.size for f in files)
+    ctx.log(f"reading {len(files)} file(s), {total} bytes, from {location}")
+    try:
+        result = ingest([locations.byte_source(f, allowed) for f in files], schema, split,
+                        compute_statistics=bool(doc.get("ComputeStatistics")), total_size=total)
+    except TooManyRejections as error:
+        raise JobFailed(error.message if hasattr(error, "message") else str(error))
+    except LocationError as error:
+        raise JobFailed(f"Cannot read the data: {error}")
+    for warning in result.warnings:
+        ctx.log(f"warning: {warning}")
+    for rejection in result.rejections:
+        ctx.log(f"rejected: {rejection['file']} line {rejection['line']}: {rejection['reason']}")
+    ctx.log(f"records read {result.records_read}, selected {result.selected}, "
+            f"accepted {result.records}, rejected {result.rejected}")
+    if result.records == 0:
+        raise JobFailed(f"No valid records were found at {location}"
+                        + (f"; first rejections: {result.rejections[:3]}" if result.rejections else ""))
+    if result.statistics is not None:
+        ctx.artifacts.put(statistics_key(ctx.account, doc["DataSourceId"]),
+                          json.dumps(_json_safe(result.statistics), allow_nan=False, default=str).encode())
+        fields["_statistics"] = statistics_key(ctx.account, doc["DataSourceId"])
+    fields.update({
+        "DataSizeInBytes": total,
+        "NumberOfFiles": len(files),
+        "_schema": schema.to_json(),
+        "_records": result.records,
+        "_rejected": result.rejected,
+    })
+    return fields

@@ -230,3 +230,33 @@ def test_rds_credentials_never_returned(ml, server):
         assert password not in text
     db_bytes = b"".join(p.read_bytes() for p in server.data_dir.glob("treadle.db*"))
     assert password.encode() not in db_bytes
+
+
+INLINE_SCHEMA = ('{"version":"1.0","targetAttributeName":"y","dataFormat":"CSV","dataFileContainsHeader":true,'
+                 '"attributes":[{"attributeName":"age","attributeType":"NUMERIC"},'
+                 '{"attributeName":"note","attributeType":"TEXT"},{"attributeName":"y","attributeType":"BINARY"}]}')
+
+
+@pytest.mark.parametrize("recipe, model_type, fragment", [
+    ('{"outputs": ["ngrams(note, 2)"]}', "BINARY", 'outputs[0] at column 1: unknown transformation "ngrams"'),
+    ('{"outputs": ["quantile_bin(note, 10)"]}', "BINARY", "NUMERIC"),
+    ('{"outputs": ["missing_var"]}', "BINARY", "missing_var"),
+    ('{"outputs": []}', "BINARY", "outputs"),
+    ('{"outputs": [', "BINARY", "JSON"),
+    (None, "REGRESSION", "NUMERIC target"),
+])
+def test_recipe_and_target_checked_at_create(ml, recipe, model_type, fragment):
+    ds_id = make_datasource(ml, DataSchema=INLINE_SCHEMA)
+    extra = {"Recipe": recipe} if recipe else {}
+    with pytest.raises(ClientError) as excinfo:
+        make_model(ml, ds_id, MLModelType=model_type, **extra)
+    assert error_code(excinfo) == "InvalidInputException"
+    assert fragment in excinfo.value.response["Error"]["Message"]
+
+
+def test_valid_recipe_accepted_and_returned_verbose(ml):
+    ds_id = make_datasource(ml, DataSchema=INLINE_SCHEMA)
+    recipe = '{"groups": {}, "assignments": {}, "outputs": ["ALL_INPUTS", "ngram(lowercase(note), 2)"]}'
+    model_id = make_model(ml, ds_id, Recipe=recipe)
+    assert ml.get_ml_model(MLModelId=model_id, Verbose=True)["Recipe"] == recipe
+    assert "Recipe" not in ml.get_ml_model(MLModelId=model_id)

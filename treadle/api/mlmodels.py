@@ -1,7 +1,9 @@
 """MLModel operations."""
 from __future__ import annotations
 
+from ..learning.compatibility import check_model_inputs, check_recipe_syntax
 from ..protocol import errors
+from ..protocol.errors import InvalidInputException
 from ..store.entities import now
 from .common import base_document, create_entity, render, require, require_input, require_live, with_log
 from .context import Call
@@ -25,6 +27,11 @@ def create(call: Call, params: dict) -> dict:
     if params.get("RecipeUri"):
         check_location("RecipeUri", params["RecipeUri"], call.services.settings.allowed_local_paths)
     training_parameters = normalize_parameters(params.get("Parameters"))
+    schema_text = datasource.document.get("_schema")
+    if schema_text:  # known now (inline, or the datasource finished): check early
+        check_model_inputs(schema_text, params["MLModelType"], params.get("Recipe"), InvalidInputException)
+    elif params.get("Recipe"):
+        check_recipe_syntax(params["Recipe"], InvalidInputException)
     doc = base_document(call, KIND, model_id, params.get("MLModelName"))
     doc.update({
         "TrainingDataSourceId": datasource.entity_id,

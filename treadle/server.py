@@ -19,6 +19,7 @@ from .api.operations import OPERATIONS
 from .config import Settings
 from .jobs.runner import LocalJobRunner
 from .logs import event
+from .metrics import Metrics
 from .protocol import errors, wire
 from .protocol.auth import Authenticator
 from .protocol.validation import validate_input
@@ -71,6 +72,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         settings.auth, CredentialStore(services.engine, services.master_key))
     runner = LocalJobRunner(services)
     services.wake_jobs = runner.wake
+    metrics = Metrics(services.engine, lambda: services.serving.loaded_count())
 
     async def api(request: Request) -> Response:
         started = time.perf_counter()
@@ -95,8 +97,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             log.exception("unhandled error", extra={"fields": {"request_id": request_id, "operation": operation}})
             response = _response(500, errors.InternalServerException(
                 f"Internal error (request {request_id})").body(), request_id)
+        elapsed = time.perf_counter() - started
+        metrics.observe(operation, status, elapsed)
         event(log, "request", operation=operation, status=status,
-              duration_ms=round((time.perf_counter() - started) * 1000, 2),
+              duration_ms=round(elapsed * 1000, 2),
               account=principal.account if principal else None, request_id=request_id)
         return response
 
@@ -144,6 +148,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def prometheus(request: Request) -> Response:
+        body = await run_in_threadpool(metrics.render)
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
     @contextlib.asynccontextmanager
     async def lifespan(app):
         runner.start()
@@ -154,6 +162,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
 
     routes = [
         Route("/health", health, methods=["GET"]),
+        Route("/metrics", prometheus, methods=["GET"]),
         Route("/logs/{account}/{kind}/{entity_id}", logs, methods=["GET"]),
         Route("/datasources/{datasource_id}/statistics", statistics, methods=["GET"]),
         Route("/", api, methods=["POST"]),

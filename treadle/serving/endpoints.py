@@ -49,6 +49,9 @@ class LocalServing:
         with self._lock:
             self._models.pop((account, model_id), None)
 
+    def loaded_count(self) -> int:
+        return len(self._models)
+
     def predict(self, account: str, entity, record: dict) -> dict:
         raise errors.PredictorNotMountedException(
             f"MLModel {entity.entity_id} is not mounted on this server")

@@ -1,0 +1,49 @@
+"""Prometheus metrics: requests and latency by operation and status, jobs by
+state, endpoints loaded. Each server keeps its own registry so several apps
+in one process (tests, the in-process mode) never collide."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+from .store.tables import jobs
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class _StateCollector:
+    """Read at scrape time, so the figures are never stale."""
+
+    def __init__(self, engine: sa.Engine, endpoints_loaded):
+        self.engine = engine
+        self.endpoints_loaded = endpoints_loaded
+
+    def collect(self):
+        by_state = GaugeMetricFamily("treadle_jobs", "Jobs in the durable queue by state", labels=["kind", "state"])
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(jobs.c.kind, jobs.c.state, sa.func.count())
+                                .group_by(jobs.c.kind, jobs.c.state)).all()
+        for kind, state, count in rows:
+            by_state.add_metric([kind, state], count)
+        yield by_state
+        loaded = GaugeMetricFamily("treadle_endpoints_loaded", "Real-time models loaded in this server")
+        loaded.add_metric([], self.endpoints_loaded())
+        yield loaded
+
+
+class Metrics:
+    def __init__(self, engine: sa.Engine, endpoints_loaded=lambda: 0):
+        self.registry = CollectorRegistry()
+        self.requests = Counter("treadle_requests", "API requests by operation and HTTP status",
+                                ["operation", "status"], registry=self.registry)
+        self.latency = Histogram("treadle_request_seconds", "API request latency by operation",
+                                 ["operation"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.registry.register(_StateCollector(engine, endpoints_loaded))
+
+    def observe(self, operation: str, status: int, seconds: float) -> None:
+        self.requests.labels(operation, str(status)).inc()
+        self.latency.labels(operation).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -21,8 +21,6 @@ which `Layout` sharing (see `StatisticsBuilder.fork`) guarantees.
 from __future__ import annotations
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 CATEGORY_BUCKETS = 256
 NUMERIC_BINS = 20
@@ -93,27 +91,32 @@ class Contingency:
         self._grow()
         np.add.at(self.counts, (gr[:, None], gc[None, :]), joint[np.ix_(used_rows, used_cols)])
 
-    def _map_rows(self, labels: list, used: np.ndarray) -> np.ndarray:
-        """Global row index for each used local label, claiming free slots in `used` order."""
-        if len(self.rows) < self.row_limit or len(used) <= 64:
-            return np.array([self._index(self.rows, labels[r], self.row_limit) for r in used.tolist()])
-        # The table is full: no label can be added any more, so only a lookup
-        # remains, and a big chunk of new labels (an ID column) all go to OTHER
-        # without a Python call each.
-        known = pc.index_in(pa.array([labels[r] for r in used.tolist()]),
-                            value_set=self._row_labels_array())
-        other = self._index(self.rows, OTHER, None)
-        found = known.to_numpy(zero_copy_only=False)
-        values = self._row_values
-        return np.where(np.isnan(found), other, values[np.nan_to_num(found).astype(np.int64)]).astype(np.int64)
+    def _map_rows(self, labels, used: np.ndarray) -> np.ndarray:
+        """Global row index for each used local label, claiming free slots in `used` order.
 
-    def _row_labels_array(self) -> pa.Array:
+        `labels` is a list, or an array of integer keys (value hashes).
+        """
+        picked = labels[used] if isinstance(labels, np.ndarray) else None
+        if len(self.rows) < self.row_limit or len(used) <= 64 or picked is None:
+            keys = picked.tolist() if picked is not None else [labels[r] for r in used.tolist()]
+            return np.array([self._index(self.rows, key, self.row_limit) for key in keys], dtype=np.int64)
+        # The table is full: no key can be added any more, so only a lookup
+        # remains, and a big chunk of new keys (an ID column) all go to OTHER
+        # without a Python call each.
+        known, slots = self._known_keys()
+        other = self._index(self.rows, OTHER, None)
+        if not len(known):
+            return np.full(len(picked), other, dtype=np.int64)
+        at = np.minimum(np.searchsorted(known, picked), len(known) - 1)
+        return np.where(known[at] == picked, slots[at], other).astype(np.int64)
+
+    def _known_keys(self) -> tuple[np.ndarray, np.ndarray]:
         if getattr(self, "_cached_rows", -1) != len(self.rows):
-            keys = [k for k in self.rows if isinstance(k, str)]
-            self._row_values = np.array([self.rows[k] for k in keys], dtype=np.int64)
-            self._row_label_values = pa.array(keys, pa.string())
+            keys = sorted(k for k in self.rows if isinstance(k, int) and k >= 0)
+            self._known = np.array(keys, dtype=np.uint64)
+            self._known_slots = np.array([self.rows[k] for k in keys], dtype=np.int64)
             self._cached_rows = len(self.rows)
-        return self._row_label_values
+        return self._known, self._known_slots
 
     def merge(self, other: Contingency) -> None:
         if not other.rows:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import math
 
+from collections.abc import Callable
+
 import datasketches as ds
 import numpy as np
 
+from treadle.data import kernels
+
 KLL_K = 200  # normalized rank error about 1.3 %
-HLL_LG_K = 14  # relative standard error about 0.8 %
 FREQ_LG_MAX_K = 12  # up to 3072 tracked items
 EXACT_VALUE_LIMIT = 10000
 # Per update, only this many of the update's most frequent values reach the
@@ -29,7 +32,8 @@ class ValueCounter:
     Exact counting keeps the common cases (categories, binary classes, small
     vocabularies) exact, including the least frequent values. Past the limit
     the exact table is replayed into a frequent-items sketch (top values with
-    error bounds) and an HLL sketch (distinct count), and dropped.
+    error bounds) and a hyperloglog of the values' hashes (distinct count,
+    `kernels.hll_update`), and dropped.
     """
 
     def __init__(self, limit: int = EXACT_VALUE_LIMIT):
@@ -37,39 +41,56 @@ class ValueCounter:
         self.total = 0
         self.exact: dict[str, int] | None = {}
         self.frequent: ds.frequent_strings_sketch | None = None
-        self.distinct_sketch: ds.hll_sketch | None = None
+        self.registers: np.ndarray | None = None
 
     @property
     def is_exact(self) -> bool:
         return self.exact is not None
 
     def update(self, values: list[str], counts: list[int]) -> None:
-        self.total += int(sum(counts))
+        hashes = kernels.strings_hashes(values) if self.exact is None else None
+        self.update_distinct(hashes, np.asarray(counts, dtype=np.int64), lambda idx: [values[i] for i in idx])
+
+    def update_distinct(self, hashes: np.ndarray | None, counts: np.ndarray,
+                        labels: Callable[[np.ndarray], list[str]]) -> None:
+        """Count distinct values given by hash (`kernels` hashing) and count.
+
+        `labels(indices)` returns the strings of the values at those indices;
+        it is only asked for what is needed, since making Python strings is
+        what costs most for high-cardinality columns. `hashes` may be None
+        while counting is exact.
+        """
+        self.total += int(counts.sum())
         if self.exact is not None:
             exact = self.exact
-            for value, count in zip(values, counts):
+            for value, count in zip(labels(np.arange(len(counts))), counts.tolist()):
                 exact[value] = exact.get(value, 0) + count
             if len(exact) > self.limit:
                 self._to_sketches()
             return
-        update_distinct = self.distinct_sketch.update
-        for value in values:
-            update_distinct(value)
-        if len(values) > FEED:
-            order = np.argsort(-np.asarray(counts), kind="stable")[:FEED]
-            values = [values[i] for i in order.tolist()]
-            counts = [counts[i] for i in order.tolist()]
+        if hashes is None:
+            hashes = kernels.strings_hashes(labels(np.arange(len(counts))))
+        kernels.hll_update(self.registers, hashes)
+        if len(counts) > FEED:
+            order = np.argpartition(-counts, FEED - 1)[:FEED]
+            order.sort()
+        else:
+            order = np.arange(len(counts))
         update_frequent = self.frequent.update
-        for value, count in zip(values, counts):
-            update_frequent(value, int(count))
+        for value, count in zip(labels(order), counts[order].tolist()):
+            update_frequent(value, count)
 
     def _to_sketches(self) -> None:
         self.frequent = ds.frequent_strings_sketch(FREQ_LG_MAX_K)
-        self.distinct_sketch = ds.hll_sketch(HLL_LG_K)
-        for value, count in self.exact.items():
-            self.frequent.update(value, count)
-            self.distinct_sketch.update(value)
+        self.registers = np.zeros(1 << kernels.HLL_P, dtype=np.uint8)
+        self._replay(self.exact)
         self.exact = None
+
+    def _replay(self, exact: dict[str, int]) -> None:
+        for value, count in exact.items():
+            self.frequent.update(value, count)
+        if exact:
+            kernels.hll_update(self.registers, kernels.strings_hashes(list(exact)))
 
     def merge(self, other: ValueCounter) -> None:
         self.total += other.total
@@ -82,20 +103,15 @@ class ValueCounter:
         if self.exact is not None:
             self._to_sketches()
         if other.exact is not None:
-            for value, count in other.exact.items():
-                self.frequent.update(value, count)
-                self.distinct_sketch.update(value)
+            self._replay(other.exact)
             return
         self.frequent.merge(other.frequent)
-        union = ds.hll_union(HLL_LG_K)
-        union.update(self.distinct_sketch)
-        union.update(other.distinct_sketch)
-        self.distinct_sketch = union.get_result()
+        np.maximum(self.registers, other.registers, out=self.registers)
 
     def distinct(self) -> int:
         if self.exact is not None:
             return len(self.exact)
-        return int(round(self.distinct_sketch.get_estimate()))
+        return int(round(kernels.hll_estimate(self.registers)))
 
     def top(self, k: int) -> list[tuple[str, int]]:
         """Most frequent values, count descending then value ascending (ties are stable)."""
@@ -116,15 +132,12 @@ class ValueCounter:
         state = self.__dict__.copy()
         if self.frequent is not None:
             state["frequent"] = self.frequent.serialize()
-            state["distinct_sketch"] = self.distinct_sketch.serialize_updatable()
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         if isinstance(self.frequent, bytes):
             self.frequent = ds.frequent_strings_sketch.deserialize(self.frequent)
-            self.distinct_sketch = ds.hll_sketch.deserialize(self.distinct_sketch)
-
 
 class NumericSummary:
     """Exact count/missing/invalid/min/max/mean/variance plus a KLL quantile sketch."""

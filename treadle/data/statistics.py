@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from treadle.data import kernels
 from treadle.data import mutual_info as mi
 from treadle.data.records import RecordChunk
 from treadle.data.schema import DataSchema
@@ -131,6 +132,22 @@ def _encode(column: pa.Array) -> tuple[np.ndarray, list[str]]:
     return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary.to_pylist()
 
 
+@dataclass
+class _Distinct:
+    """A string column's distinct values: a code per record, then hash and count per value."""
+
+    codes: np.ndarray
+    hashes: np.ndarray
+    counts: np.ndarray
+    labels: object  # indices -> list[str]
+
+
+def _distinct(column: pa.Array) -> _Distinct:
+    offsets, data = kernels.buffers(column)
+    codes, hashes, counts, first = kernels.distinct(offsets[:-1], offsets[1:], data)
+    return _Distinct(codes, hashes, counts, lambda idx: column.take(pa.array(first[idx])).to_pylist())
+
+
 class StatisticsBuilder:
     def __init__(self, schema: DataSchema, layout: dict[str, np.ndarray] | None = None):
         self.schema = schema
@@ -159,6 +176,7 @@ class StatisticsBuilder:
             return
         self.records += n
         word_counts: dict[str, np.ndarray] = {}
+        categories: dict[str, _Distinct] = {}
         for name, kind in self.schema.attributes:
             summary = self.summaries[name]
             if kind == "NUMERIC":
@@ -170,14 +188,32 @@ class StatisticsBuilder:
                 zeros = int(np.count_nonzero(column.values == 0.0))
                 summary.merge(BinarySummary(ones, zeros, int(column.missing.sum()), int(column.invalid.sum())))
             elif kind == "CATEGORICAL":
-                codes, labels = _encode(chunk.column(name))
-                summary.update(labels, np.bincount(codes, minlength=len(labels)).tolist())
+                found = categories[name] = _distinct(chunk.column(name))
+                summary.update_distinct(found.hashes, found.counts, found.labels)
             else:
                 word_counts[name] = self._update_text(summary, chunk, name)
         if self.target:
-            self._update_joint(chunk, word_counts)
+            self._update_joint(chunk, word_counts, categories)
 
     def _update_text(self, summary: TextSummary, chunk: RecordChunk, name: str) -> np.ndarray:
+        column = chunk.column(name)
+        offsets, data = kernels.buffers(column)
+        if not kernels.plain_ascii(offsets, data):
+            return self._update_text_unicode(summary, chunk, name)
+        counts, shortest, longest, hashes, found, starts, ends = kernels.count_words(offsets, data)
+        summary.records += len(counts)
+        summary.empty += int(np.count_nonzero(counts == 0))
+        summary.total_words += int(counts.sum())
+        summary.min_words = _opt(min, summary.min_words, int(counts.min()))
+        summary.max_words = _opt(max, summary.max_words, int(counts.max()))
+        if len(hashes):
+            summary.min_length = _opt(min, summary.min_length, int(shortest))
+            summary.max_length = _opt(max, summary.max_length, int(longest))
+            summary.words.update_distinct(
+                hashes, found, lambda idx: kernels.spans_to_strings(starts[idx], ends[idx], data))
+        return counts
+
+    def _update_text_unicode(self, summary: TextSummary, chunk: RecordChunk, name: str) -> np.ndarray:
         tokens = chunk.tokens(name)
         counts = pc.list_value_length(tokens).to_numpy(zero_copy_only=False).astype(np.int64)
         summary.records += len(counts)
@@ -219,7 +255,8 @@ class StatisticsBuilder:
         valid = pc.greater(pc.binary_length(pc.utf8_trim_whitespace(raw)), 0).to_numpy(zero_copy_only=False)
         return codes, labels, valid
 
-    def _update_joint(self, chunk: RecordChunk, word_counts: dict[str, np.ndarray]) -> None:
+    def _update_joint(self, chunk: RecordChunk, word_counts: dict[str, np.ndarray],
+                      categories: dict[str, _Distinct]) -> None:
         target = self._target_codes(chunk)
         if target is None:
             return
@@ -240,7 +277,9 @@ class StatisticsBuilder:
                 codes = np.where(column.valid, column.values, 2).astype(np.int64)
                 labels = [0, 1, mi.MISSING]
             elif kind == "CATEGORICAL":
-                codes, labels = _encode(chunk.column(name))
+                # Rows are keyed by the value's hash, so no strings are made.
+                found = categories.get(name) or _distinct(chunk.column(name))
+                codes, labels = found.codes, found.hashes
             else:
                 codes, labels = mi.word_count_codes(word_counts[name])
             table.add(codes[t_valid], labels, t_codes, t_labels)

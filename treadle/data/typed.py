@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from treadle.data import kernels
 from treadle.data.values import BINARY_FALSE, BINARY_TRUE, NUMBER_REGEX
 
 _NULL_STRING = pa.scalar(None, pa.string())
@@ -42,11 +43,26 @@ def _bool(array: pa.Array) -> np.ndarray:
 
 
 def numeric(column) -> TypedColumn:
-    trimmed = pc.utf8_trim_whitespace(_strings(column))
+    column = _strings(column)
+    offsets, data = kernels.buffers(column)
+    if kernels.plain_ascii(offsets, data):
+        return _numeric_compiled(column, offsets, data)
+    trimmed = pc.utf8_trim_whitespace(column)
     fast = _numeric_fast(trimmed)
     if fast is not None:
         return fast
     return numeric_checked(trimmed)
+
+
+def _numeric_compiled(column: pa.Array, offsets: np.ndarray, data: np.ndarray) -> TypedColumn:
+    values, status = kernels.parse_numbers(offsets, data, kernels.pow10())
+    unsure = np.flatnonzero(status == kernels.STATUS_UNSURE)
+    if len(unsure):
+        # Long mantissas and big exponents need a correctly rounded parse.
+        slow = numeric_checked(pc.utf8_trim_whitespace(column.take(pa.array(unsure))))
+        values[unsure] = slow.values
+        status[unsure] = np.where(slow.invalid, kernels.STATUS_INVALID, kernels.STATUS_VALID)
+    return TypedColumn(values, status == kernels.STATUS_MISSING, status == kernels.STATUS_INVALID)
 
 
 def _numeric_fast(trimmed: pa.Array) -> TypedColumn | None:
@@ -83,7 +99,13 @@ def numeric_checked(trimmed: pa.Array) -> TypedColumn:
 
 
 def binary(column) -> TypedColumn:
-    words = pc.utf8_lower(pc.utf8_trim_whitespace(_strings(column)))
+    column = _strings(column)
+    offsets, data = kernels.buffers(column)
+    if kernels.plain_ascii(offsets, data):
+        codes = kernels.parse_binary(offsets, data)
+        values = np.where(codes >= 0, codes, np.nan).astype(np.float64)
+        return TypedColumn(values, codes == -1, codes == -2)
+    words = pc.utf8_lower(pc.utf8_trim_whitespace(column))
     missing = _bool(pc.equal(pc.binary_length(words), 0))
     is_true = _bool(pc.is_in(words, value_set=_TRUE))
     is_false = _bool(pc.is_in(words, value_set=_FALSE))

@@ -1,0 +1,573 @@
+"""Compiled loops over the raw buffers of Arrow string arrays.
+
+Arrow compute builds a new array for every step (trim, lower, split, flatten,
+count), so a statistic over a text column touched its bytes many times and
+handed Python one object per distinct value. These kernels read the offsets
+and data buffers directly, once, and release the GIL so statistics workers
+overlap with each other and with the CSV reader.
+
+The kernels only handle plain ASCII. Callers check `plain_ascii` first and
+keep the Arrow path for anything else, so Unicode whitespace and case rules
+stay exactly Arrow's.
+
+Values are identified by a 64-bit hash of their bytes. Tables compare bytes
+as well, so exact counts never merge two values; the hyperloglog sketch uses
+the hash alone.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import pyarrow as pa
+
+_U = np.uint64
+_FNV_OFFSET = _U(0xCBF29CE484222325)
+_FNV_PRIME = _U(0x100000001B3)
+_MIX1 = _U(0xFF51AFD7ED558CCD)
+_MIX2 = _U(0xC4CEB9FE1A85EC53)
+_S33 = _U(33)
+_POW10 = np.array([10.0 ** i for i in range(23)])  # exactly representable
+_MAX_EXACT = 1 << 53
+
+HLL_P = 14  # 2**14 registers: relative standard error about 0.8 %
+
+STATUS_VALID, STATUS_MISSING, STATUS_INVALID, STATUS_UNSURE = 0, 1, 2, 3
+
+
+def buffers(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, data) of a string array without copying; offsets index into data."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if array.type != pa.string():
+        array = array.cast(pa.string())
+    _, offsets, data = array.buffers()
+    offs = np.frombuffer(offsets, dtype=np.int32)[array.offset:array.offset + len(array) + 1]
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    return offs, raw
+
+
+_NOT_PLAIN = np.array([b >= 0x7F or (b < 0x20 and b != 0x09) for b in range(256)], dtype=np.uint8)
+
+
+@numba.njit(nogil=True, cache=True)
+def _count_not_plain(data, start, end, table):
+    bad = 0
+    for i in range(start, end):
+        bad += table[data[i]]
+    return bad
+
+
+def plain_ascii(offsets: np.ndarray, data: np.ndarray) -> bool:
+    """True when every byte is printable ASCII, a space or a tab.
+
+    Other control characters are excluded because Arrow and Python disagree
+    on which of them are whitespace; such data takes the Arrow path.
+    """
+    if len(offsets) == 0 or offsets[0] == offsets[-1]:
+        return True
+    segment = data[offsets[0]:offsets[-1]]
+    if segment.min() >= 0x20 and segment.max() < 0x7F:
+        return True  # the common case, with two vectorized scans
+    return _count_not_plain(data, int(offsets[0]), int(offsets[-1]), _NOT_PLAIN) == 0
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _word_hash(data, s, e):
+    if e - s <= 8:
+        h = _U(0)
+        for p in range(s, e):
+            h = (h << _U(8)) | _U(data[p])
+    else:
+        h = _FNV_OFFSET
+        for p in range(s, e):
+            h = (h ^ _U(data[p])) * _FNV_PRIME
+    h ^= h >> _S33
+    h *= _MIX1
+    h ^= h >> _S33
+    h *= _MIX2
+    h ^= h >> _S33
+    return h
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _hash(data, start, end):
+    return _word_hash(data, start, end)
+
+
+@numba.njit(nogil=True, cache=True)
+def hash_values(offsets, data):
+    n = len(offsets) - 1
+    out = np.empty(n, dtype=np.uint64)
+    for i in range(n):
+        out[i] = _hash(data, offsets[i], offsets[i + 1])
+    return out
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _same(data, a0, a1, b0, b1):
+    if a1 - a0 != b1 - b0:
+        return False
+    for k in range(a1 - a0):
+        if data[a0 + k] != data[b0 + k]:
+            return False
+    return True
+
+
+# The tables below grow between calls of an inner loop rather than inside it:
+# numba reference-counts arrays that are reassigned in a loop on every
+# iteration, which made the loops several times slower.
+
+@numba.njit(nogil=True, cache=True)
+def _rehash(slots, hashes, found, need):
+    cap = len(slots)
+    while 2 * need > cap:
+        cap *= 2
+    mask = np.uint64(cap - 1)
+    bigger = np.full(cap, -1, dtype=np.int64)
+    for k in range(found):
+        j = np.int64(hashes[k] & mask)
+        while bigger[j] >= 0:
+            j = (j + 1) & (cap - 1)
+        bigger[j] = k
+    return bigger
+
+
+@numba.njit(nogil=True, cache=True)
+def _bigger(array, size):
+    if size <= len(array):
+        return array
+    cap = len(array)
+    while cap < size:
+        cap *= 2
+    out = np.empty(cap, dtype=array.dtype)
+    out[:len(array)] = array
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _distinct_run(starts, ends, data, i, slots, hashes, counts, first, codes, found):
+    n = len(starts)
+    mask = len(slots) - 1
+    room = min(len(hashes), len(slots) // 2)
+    while i < n and found < room:
+        s, e = starts[i], ends[i]
+        h = _hash(data, s, e)
+        j = np.int64(h & np.uint64(mask))
+        while True:
+            k = slots[j]
+            if k < 0:
+                slots[j] = found
+                hashes[found] = h
+                counts[found] = 1
+                first[found] = i
+                codes[i] = found
+                found += 1
+                break
+            if hashes[k] == h and _same(data, starts[first[k]], ends[first[k]], s, e):
+                counts[k] += 1
+                codes[i] = k
+                break
+            j = (j + 1) & mask
+        i += 1
+    return i, found
+
+
+@numba.njit(nogil=True, cache=True)
+def distinct(starts, ends, data):
+    """Distinct byte strings among data[starts[i]:ends[i]], in first-seen order.
+
+    Returns codes (per item, its distinct index), and per distinct value its
+    hash, count and first item. The table grows with the distinct values,
+    not the items, so it stays in cache for low-cardinality columns.
+    """
+    n = len(starts)
+    slots = np.full(256, -1, dtype=np.int64)
+    hashes = np.empty(128, dtype=np.uint64)
+    counts = np.zeros(128, dtype=np.int64)
+    first = np.empty(128, dtype=np.int64)
+    codes = np.empty(n, dtype=np.int64)
+    i = 0
+    found = 0
+    while i < n:
+        i, found = _distinct_run(starts, ends, data, i, slots, hashes, counts, first, codes, found)
+        if i < n:
+            need = found + 1
+            hashes = _bigger(hashes, need)
+            counts = _bigger(counts, need)
+            first = _bigger(first, need)
+            slots = _rehash(slots, hashes, found, need)
+    return codes, hashes[:found], counts[:found], first[:found]
+
+
+# count_words keeps each distinct word in its table slot: [hash, start, size,
+# count, order], so that a repeated word costs one cache line, not one per
+# array. Words of up to 8 bytes hash their packed bytes through a bijection,
+# so equal hashes and sizes prove equal words without reading the data.
+_SLOT = 5
+
+
+@numba.njit(nogil=True, cache=True)
+def _words_run(offsets, data, i, per_value, table, found, lengths):
+    n = len(offsets) - 1
+    cap = len(table) // _SLOT
+    mask = cap - 1
+    room = cap // 2
+    shortest, longest = lengths[0], lengths[1]
+    while i < n:
+        p = offsets[i]
+        end = offsets[i + 1]
+        if found + (end - p + 1) // 2 > room:
+            break  # this value could overfill the table
+        words = 0
+        while p < end:
+            while p < end and _space(data[p]):
+                p += 1
+            if p == end:
+                break
+            s = p
+            while p < end and not _space(data[p]):
+                p += 1
+            size = p - s
+            h = _word_hash(data, s, p)
+            words += 1
+            if size < shortest:
+                shortest = size
+            if size > longest:
+                longest = size
+            hs = np.int64(h)
+            j = np.int64(h & np.uint64(mask))
+            while True:
+                at = j * _SLOT
+                if table[at + 4] < 0:
+                    table[at] = hs
+                    table[at + 1] = s
+                    table[at + 2] = size
+                    table[at + 3] = 1
+                    table[at + 4] = found
+                    found += 1
+                    break
+                if table[at] == hs and table[at + 2] == size and (
+                        size <= 8 or _same(data, table[at + 1], table[at + 1] + size, s, p)):
+                    table[at + 3] += 1
+                    break
+                j = (j + 1) & mask
+        per_value[i] = words
+        i += 1
+    lengths[0], lengths[1] = shortest, longest
+    return i, found
+
+
+@numba.njit(nogil=True, cache=True)
+def _empty_table(cap):
+    table = np.zeros(cap * _SLOT, dtype=np.int64)
+    for j in range(cap):
+        table[j * _SLOT + 4] = -1
+    return table
+
+
+@numba.njit(nogil=True, cache=True)
+def _regrow(table, need):
+    cap = len(table) // _SLOT
+    while 2 * need > cap:
+        cap *= 2
+    bigger = _empty_table(cap)
+    mask = cap - 1
+    for j in range(len(table) // _SLOT):
+        at = j * _SLOT
+        if table[at + 4] >= 0:
+            k = np.int64(np.uint64(table[at]) & np.uint64(mask))
+            while bigger[k * _SLOT + 4] >= 0:
+                k = (k + 1) & mask
+            bigger[k * _SLOT:(k + 1) * _SLOT] = table[at:at + _SLOT]
+    return bigger
+
+
+@numba.njit(nogil=True, cache=True)
+def count_words(offsets, data):
+    """Whitespace-separated words, in one pass: words per value, word length range, and
+    per distinct word (first-seen order) its hash, count and first span."""
+    n = len(offsets) - 1
+    per_value = np.zeros(n, dtype=np.int64)
+    table = _empty_table(4096)
+    lengths = np.array([np.iinfo(np.int64).max, 0], dtype=np.int64)
+    i = 0
+    found = 0
+    while i < n:
+        i, found = _words_run(offsets, data, i, per_value, table, found, lengths)
+        if i < n:
+            table = _regrow(table, found + (offsets[i + 1] - offsets[i] + 1) // 2 + 1)
+    hashes = np.empty(found, dtype=np.uint64)
+    counts = np.empty(found, dtype=np.int64)
+    starts = np.empty(found, dtype=np.int64)
+    ends = np.empty(found, dtype=np.int64)
+    for j in range(len(table) // _SLOT):
+        at = j * _SLOT
+        k = table[at + 4]
+        if k >= 0:
+            hashes[k] = np.uint64(table[at])
+            starts[k] = table[at + 1]
+            ends[k] = table[at + 1] + table[at + 2]
+            counts[k] = table[at + 3]
+    return per_value, lengths[0], lengths[1], hashes, counts, starts, ends
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _space(b):
+    return b == 0x20 or b == 0x09
+
+
+@numba.njit(nogil=True, cache=True)
+def tokenize(offsets, data):
+    """Whitespace-separated tokens of each value: per-value counts and token spans."""
+    n = len(offsets) - 1
+    per_value = np.zeros(n, dtype=np.int64)
+    total = 0
+    for i in range(n):
+        inside = False
+        for p in range(offsets[i], offsets[i + 1]):
+            if _space(data[p]):
+                inside = False
+            elif not inside:
+                inside = True
+                per_value[i] += 1
+        total += per_value[i]
+    starts = np.empty(total, dtype=np.int64)
+    ends = np.empty(total, dtype=np.int64)
+    t = 0
+    for i in range(n):
+        inside = False
+        for p in range(offsets[i], offsets[i + 1]):
+            if _space(data[p]):
+                if inside:
+                    ends[t] = p
+                    t += 1
+                    inside = False
+            elif not inside:
+                inside = True
+                starts[t] = p
+        if inside:
+            ends[t] = offsets[i + 1]
+            t += 1
+    return per_value, starts, ends
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _trim(data, s, e):
+    while s < e and _space(data[s]):
+        s += 1
+    while e > s and _space(data[e - 1]):
+        e -= 1
+    return s, e
+
+
+@numba.njit(nogil=True, cache=True)
+def parse_numbers(offsets, data, pow10):
+    """Decimal numbers (values.NUMBER_REGEX) to float64, with a status per value.
+
+    Only values that need one rounding are converted here (Clinger's fast
+    path: at most 2**53 as an integer mantissa, power of ten within 22), so
+    results equal a correctly rounded parse; longer mantissas and larger
+    exponents are STATUS_UNSURE, for the caller to parse with Arrow.
+    """
+    n = len(offsets) - 1
+    values = np.full(n, np.nan)
+    status = np.zeros(n, dtype=np.int8)
+    for i in range(n):
+        s, e = _trim(data, offsets[i], offsets[i + 1])
+        if s == e:
+            status[i] = STATUS_MISSING
+            continue
+        p = s
+        negative = False
+        if data[p] == 0x2B or data[p] == 0x2D:
+            negative = data[p] == 0x2D
+            p += 1
+        mantissa = np.uint64(0)
+        digits = 0  # significant digits in mantissa
+        whole = 0
+        scale = 0
+        too_long = False
+        while p < e and 0x30 <= data[p] <= 0x39:
+            d = data[p] - 0x30
+            if digits < 19:
+                if digits or d:
+                    mantissa = mantissa * np.uint64(10) + np.uint64(d)
+                    digits += 1
+            else:
+                too_long = True
+            whole += 1
+            p += 1
+        fraction = 0
+        if p < e and data[p] == 0x2E:
+            p += 1
+            while p < e and 0x30 <= data[p] <= 0x39:
+                d = data[p] - 0x30
+                if digits < 19:
+                    if digits or d:
+                        mantissa = mantissa * np.uint64(10) + np.uint64(d)
+                        digits += 1
+                    scale -= 1
+                else:
+                    too_long = True
+                fraction += 1
+                p += 1
+        if whole == 0 and fraction == 0:
+            status[i] = STATUS_INVALID
+            continue
+        if too_long:
+            # Digits past the 19th were dropped; a whole-number part's
+            # dropped digits still scale the value.
+            status[i] = STATUS_UNSURE
+        exponent = 0
+        if p < e and (data[p] == 0x45 or data[p] == 0x65):
+            p += 1
+            exp_negative = False
+            if p < e and (data[p] == 0x2B or data[p] == 0x2D):
+                exp_negative = data[p] == 0x2D
+                p += 1
+            exp_digits = 0
+            while p < e and 0x30 <= data[p] <= 0x39:
+                if exponent < 100000:
+                    exponent = exponent * 10 + (data[p] - 0x30)
+                exp_digits += 1
+                p += 1
+            if exp_digits == 0:
+                status[i] = STATUS_INVALID
+                continue
+            if exp_negative:
+                exponent = -exponent
+        if p != e:
+            status[i] = STATUS_INVALID
+            continue
+        if status[i] == STATUS_UNSURE:
+            continue
+        power = scale + exponent
+        if mantissa == 0:
+            value = 0.0
+        elif mantissa <= np.uint64(_MAX_EXACT) and -22 <= power <= 22:
+            value = float(mantissa)
+            if power >= 0:
+                value *= pow10[power]
+            else:
+                value /= pow10[-power]
+        else:
+            status[i] = STATUS_UNSURE
+            continue
+        values[i] = -value if negative else value
+    return values, status
+
+
+@numba.njit(nogil=True, cache=True)
+def parse_binary(offsets, data):
+    """1, 0, or -1 (missing) / -2 (invalid) per value, case-insensitively (values.BINARY_*)."""
+    n = len(offsets) - 1
+    out = np.empty(n, dtype=np.int8)
+    for i in range(n):
+        s, e = _trim(data, offsets[i], offsets[i + 1])
+        size = e - s
+        if size == 0:
+            out[i] = -1
+            continue
+        if size > 5:
+            out[i] = -2
+            continue
+        # Lower-cased letters packed into one integer, compared with the spellings.
+        key = 0
+        for p in range(s, e):
+            b = data[p]
+            if 0x41 <= b <= 0x5A:
+                b += 0x20
+            key = key * 256 + b
+        if key == 0x31 or key == 0x79 or key == 0x796573 or key == 0x74 or key == 0x74727565:
+            out[i] = 1
+        elif key == 0x30 or key == 0x6E or key == 0x6E6F or key == 0x66 or key == 0x66616C7365:
+            out[i] = 0
+        else:
+            out[i] = -2
+    return out
+
+
+# -- hyperloglog ----------------------------------------------------------------
+
+@numba.njit(nogil=True, cache=True)
+def hll_update(registers, hashes):
+    p = np.uint64(HLL_P)
+    q = 64 - HLL_P
+    for h in hashes:
+        index = np.int64(h >> (np.uint64(64) - p))
+        rest = h << p
+        rank = 1
+        while rank <= q and not (rest & np.uint64(0x8000000000000000)):
+            rest = rest << np.uint64(1)
+            rank += 1
+        if rank > registers[index]:
+            registers[index] = rank
+
+
+def hll_estimate(registers: np.ndarray) -> float:
+    """Cardinality from the registers with Ertl's improved estimator (no bias tables needed)."""
+    m = len(registers)
+    q = 64 - HLL_P
+    hist = np.bincount(registers, minlength=q + 2).astype(np.float64)
+    z = m * _tau(1.0 - hist[q + 1] / m)
+    for k in range(q, 0, -1):
+        z = 0.5 * (z + hist[k])
+    z += m * _sigma(hist[0] / m)
+    if math.isinf(z):
+        return 0.0
+    return m * m / (2.0 * math.log(2.0)) / z
+
+
+def _sigma(x: float) -> float:
+    if x == 1.0:
+        return math.inf
+    y, z = 1.0, x
+    while True:
+        x *= x
+        previous = z
+        z += x * y
+        y += y
+        if z == previous:
+            return z
+
+
+def _tau(x: float) -> float:
+    if x == 0.0 or x == 1.0:
+        return 0.0
+    y, z = 1.0, 1.0 - x
+    while True:
+        x = math.sqrt(x)
+        previous = z
+        y *= 0.5
+        z -= (1.0 - x) ** 2 * y
+        if z == previous:
+            return z / 3.0
+
+
+def strings_hashes(values: list[str]) -> np.ndarray:
+    offsets, data = buffers(pa.array(values, pa.string()))
+    return hash_values(offsets, data)
+
+
+def pow10() -> np.ndarray:
+    return _POW10
+
+
+@numba.njit(nogil=True, cache=True)
+def gather(starts, ends, data):
+    """The spans data[starts[i]:ends[i]] packed one after another, with Arrow offsets."""
+    offsets = np.zeros(len(starts) + 1, dtype=np.int32)
+    for i in range(len(starts)):
+        offsets[i + 1] = offsets[i] + (ends[i] - starts[i])
+    out = np.empty(offsets[len(starts)], dtype=np.uint8)
+    for i in range(len(starts)):
+        out[offsets[i]:offsets[i + 1]] = data[starts[i]:ends[i]]
+    return offsets, out
+
+
+def spans_to_strings(starts: np.ndarray, ends: np.ndarray, data: np.ndarray) -> list[str]:
+    offsets, packed = gather(starts, ends, data)
+    array = pa.StringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(packed))
+    return array.to_pylist()

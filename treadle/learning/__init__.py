@@ -7,14 +7,39 @@ Typical training-job use::
     for chunk in reader: fitter.update(chunk)
     pipeline = fitter.finish()            # save pipeline.to_dict() with the model
     for chunk in reader: X = pipeline.transform(chunk)   # CsrBatch
+
+Training, evaluation and prediction: see ``sgd``, ``model``, ``metrics``.
 """
 from .errors import RecipeError
 from .features import CsrBatch, FeaturePipeline, FittedPipeline, PipelineFitter, PipelineOptions
 from .recipe_parser import ParsedRecipe, parse_recipe
 from .schema import RecipeSchema, as_recipe_schema
+from .metrics import BinaryScores, ConfusionMatrix, RegressionErrors, baseline_macro_f1, performance_metrics, threshold_metrics
+from .model import MLModelArtifact, Prediction, build_model
+from .numfmt import format_prediction, java_double, prediction_strings
+from .sgd import SGDConfig, SGDTrainer, TrainedLinear
+from .targets import LabelIndex
+from .training_log import training_log
 from .suggested import NumericSummary, SuggestionStats, mutual_information_by_level, suggest_recipe
 
 __all__ = [
+    "BinaryScores",
+    "ConfusionMatrix",
+    "LabelIndex",
+    "MLModelArtifact",
+    "Prediction",
+    "RegressionErrors",
+    "SGDConfig",
+    "SGDTrainer",
+    "TrainedLinear",
+    "baseline_macro_f1",
+    "build_model",
+    "format_prediction",
+    "java_double",
+    "performance_metrics",
+    "prediction_strings",
+    "threshold_metrics",
+    "training_log",
     "CsrBatch",
     "FeaturePipeline",
     "FittedPipeline",

@@ -1,0 +1,92 @@
+"""Synthetic tables for the learner tests, featurised by the real pipeline."""
+import json
+
+import numpy as np
+import scipy.sparse as sp
+
+from treadle.learning import FeaturePipeline, PipelineOptions, RecipeSchema, parse_recipe
+from treadle.learning.features import CsrBatch
+
+INPUTS = (("n1", "NUMERIC"), ("n2", "NUMERIC"), ("n3", "NUMERIC"), ("c1", "CATEGORICAL"),
+          ("c2", "CATEGORICAL"), ("flag", "BINARY"), ("words", "TEXT"))
+RECIPE = json.dumps({"outputs": ["ALL_NUMERIC", "ALL_CATEGORICAL", "ALL_BINARY", "ALL_TEXT"]})
+_COEF = np.random.default_rng(99)
+C1 = _COEF.normal(0, 1.0, 30)
+C2 = _COEF.normal(0, 0.7, 12)
+WORDS = [f"w{i}" for i in range(40)]
+WORD_W = _COEF.normal(0, 0.4, 40)
+
+
+def table(n, seed, task="binary", classes=4):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    c1 = rng.integers(0, 30, n)
+    c2 = rng.integers(0, 12, n)
+    flag = rng.random(n) < 0.3
+    nw = rng.integers(0, 4, n)
+    toks = [rng.integers(0, 40, k) for k in nw]
+    z = 1.2 * x[:, 0] - 0.8 * x[:, 1] + 0.3 * x[:, 2] + C1[c1] + C2[c2] + 0.5 * flag
+    z += np.array([WORD_W[t].sum() for t in toks])
+    missing = rng.random(n) < 0.05
+    cols = {
+        "n1": [("" if m else f"{v:.6g}") for v, m in zip(x[:, 0], missing)],
+        "n2": [f"{v:.6g}" for v in x[:, 1]],
+        "n3": [f"{v:.6g}" for v in x[:, 2]],
+        "c1": [f"a{v}" for v in c1],
+        "c2": [f"b{v}" for v in c2],
+        "flag": ["1" if f else "0" for f in flag],
+        "words": [" ".join(WORDS[t] for t in ts) for ts in toks],
+    }
+    if task == "binary":
+        y = (rng.random(n) < 1 / (1 + np.exp(-(z - 0.4)))).astype(np.float64)
+    elif task == "multi":
+        w = np.random.default_rng(7).normal(size=(classes, 2))
+        logits = np.stack([2 * z * w[k, 0] + 1.5 * x[:, 2] * w[k, 1] for k in range(classes)], 1)
+        p = np.exp(logits - logits.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        y = (p.cumsum(1) > rng.random((n, 1))).argmax(1)
+    else:
+        y = 1000.0 + 250.0 * z + rng.normal(0, 100.0, n)
+    return cols, y
+
+
+def schema(target_type="BINARY"):
+    return RecipeSchema(INPUTS + (("y", target_type),), target="y")
+
+
+def fit_pipeline(cols, hash_bits=14, target_type="BINARY"):
+    recipe = parse_recipe(RECIPE, schema(target_type))
+    return FeaturePipeline(recipe, PipelineOptions(hash_bits=hash_bits)).fit([cols])
+
+
+def batches(X: CsrBatch, size):
+    for a in range(0, X.n_rows, size):
+        b = min(X.n_rows, a + size)
+        p0, p1 = X.indptr[a], X.indptr[b]
+        yield a, b, CsrBatch(X.indptr[a:b + 1] - p0, X.indices[p0:p1], X.data[p0:p1], X.n_features)
+
+
+def train(trainer, X, y, w=None, size=4096):
+    for _ in range(trainer.config.max_passes):
+        for a, b, part in batches(X, size):
+            trainer.partial_fit(part, y[a:b], None if w is None else w[a:b])
+        if not trainer.end_pass():
+            break
+    return trainer.finish()
+
+
+def compact(*mats):
+    """The same matrices restricted to the columns any of them uses, so
+    scikit-learn solves a small problem."""
+    scs = [m.to_scipy().copy() for m in mats]  # sum_duplicates works in place
+    for s in scs:
+        s.sum_duplicates()
+    used = np.unique(np.concatenate([s.indices for s in scs]))
+    return [s[:, used] for s in scs]
+
+
+def margins(trained, X):
+    W = trained.weights
+    S = X.to_scipy()
+    S = sp.csr_matrix((S.data, S.indices & (W.shape[0] - 1), S.indptr), shape=(S.shape[0], W.shape[0]))
+    return S @ W.astype(np.float64) + trained.bias

@@ -1,0 +1,163 @@
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import confusion_matrix, f1_score, mean_squared_error, roc_auc_score, roc_curve
+
+from treadle.learning import (BinaryScores, ConfusionMatrix, RegressionErrors, baseline_macro_f1, java_double,
+                              performance_metrics, threshold_metrics)
+
+
+def scores_with_ties(n, seed):
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < 0.3
+    s = np.clip(rng.normal(0.5 + 0.2 * y, 0.2), 0, 1)
+    s[: n // 4] = np.round(s[: n // 4], 2)  # many exact ties
+    w = rng.uniform(0.1, 3.0, n)
+    return s.astype(np.float32), y, w
+
+
+def test_auc_exact_with_weights_ties_and_merge():
+    s, y, w = scores_with_ties(20000, 0)
+    a, b = BinaryScores(), BinaryScores()
+    a.update(s[:7000], y[:7000], w[:7000])
+    b.update(s[7000:], y[7000:], w[7000:])
+    merged = a.merge(b)
+    assert merged.auc() == pytest.approx(roc_auc_score(y, s, sample_weight=w), abs=1e-12)
+    unweighted = BinaryScores()
+    unweighted.update(s, y)
+    assert unweighted.auc() == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    assert len(merged.scores) == len(np.unique(s))
+
+
+def test_auc_survives_storage_and_undefined_when_one_class():
+    s, y, w = scores_with_ties(1000, 1)
+    acc = BinaryScores()
+    acc.update(s, y, w)
+    again = BinaryScores.from_dict(acc.to_dict())
+    assert again.auc() == acc.auc()
+    only = BinaryScores()
+    only.update(s, np.ones_like(y))
+    assert math.isnan(only.auc())
+
+
+def test_roc_points_match_sklearn():
+    s, y, w = scores_with_ties(3000, 2)
+    acc = BinaryScores()
+    acc.update(s, y, w)
+    fpr, tpr, thr = acc.roc()
+    ref_fpr, ref_tpr, ref_thr = roc_curve(y, s, sample_weight=w, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, ref_fpr, atol=1e-12)
+    np.testing.assert_allclose(tpr, ref_tpr, atol=1e-12)
+    np.testing.assert_array_equal(thr[1:], ref_thr[1:])
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.3, 0.5, 0.77, float(np.float32(0.61)), 1.0, 2.0])
+def test_threshold_metrics_equal_direct_counts(threshold):
+    s, y, w = scores_with_ties(5000, 3)
+    acc = BinaryScores()
+    acc.update(s, y, w)
+    m = threshold_metrics(acc.to_dict(), threshold)
+    pred = s.astype(np.float64) >= threshold
+    tp, fp = w[pred & y].sum(), w[pred & ~y].sum()
+    tn, fn = w[~pred & ~y].sum(), w[~pred & y].sum()
+    assert (m.tp, m.fp, m.tn, m.fn) == pytest.approx((tp, fp, tn, fn), rel=1e-12, abs=1e-9)
+    assert m.accuracy == pytest.approx((tp + tn) / w.sum())
+    if tp + fp:
+        assert m.precision == pytest.approx(tp / (tp + fp))
+    assert m.recall == pytest.approx(tp / (tp + fn))
+    assert m.false_positive_rate == pytest.approx(fp / (fp + tn))
+
+
+def test_coarsened_summary_exact_at_kept_thresholds():
+    s, y, w = scores_with_ties(5000, 4)
+    acc = BinaryScores()
+    acc.update(s, y, w)
+    small = BinaryScores.from_dict(acc.to_dict()).coarsen(64)
+    assert len(small.scores) <= 64
+    for t in small.scores:
+        got, want = threshold_metrics(small, float(t)), threshold_metrics(acc, float(t))
+        assert (got.tp, got.fp) == pytest.approx((want.tp, want.fp))
+    assert small.auc() == pytest.approx(acc.auc(), abs=0.02)
+
+
+def test_histograms_per_true_class():
+    s, y, w = scores_with_ties(2000, 5)
+    acc = BinaryScores()
+    acc.update(s, y, w)
+    h = acc.histograms(10)
+    assert sum(h["positives"]) == pytest.approx(w[y].sum())
+    assert sum(h["negatives"]) == pytest.approx(w[~y].sum())
+    k = np.minimum((s.astype(np.float64) * 10).astype(int), 9)
+    assert h["positives"][3] == pytest.approx(w[y & (k == 3)].sum())
+
+
+def test_confusion_matrix_and_macro_f1_match_sklearn():
+    rng = np.random.default_rng(6)
+    t = rng.integers(0, 5, 3000)
+    p = np.where(rng.random(3000) < 0.6, t, rng.integers(0, 6, 3000))
+    t[t == 4] = 2  # class 4 only ever predicted: still part of the macro mean, as in sklearn
+    cm = ConfusionMatrix(7)
+    cm.update(t[:1000], p[:1000])
+    other = ConfusionMatrix(7)
+    other.update(t[1000:], p[1000:])
+    cm.merge(other)
+    np.testing.assert_array_equal(cm.matrix, confusion_matrix(t, p, labels=range(7)))
+    assert cm.macro_f1() == pytest.approx(f1_score(t, p, average="macro"))
+    np.testing.assert_allclose(cm.per_class()["f1"][:6], f1_score(t, p, average=None, labels=range(6)))
+    w = rng.uniform(0, 2, 3000)
+    cw = ConfusionMatrix(7)
+    cw.update(t, p, w)
+    assert cw.macro_f1() == pytest.approx(f1_score(t, p, average="macro", sample_weight=w))
+    assert ConfusionMatrix.from_dict(cw.to_dict()).macro_f1() == cw.macro_f1()
+
+
+def test_confusion_top_view_groups_others():
+    cm = ConfusionMatrix(12, [f"c{i}" for i in range(12)])
+    t = np.repeat(np.arange(12), np.arange(12, 0, -1))
+    cm.update(t, t)
+    view = cm.top(10)
+    assert view["labels"][:9] == [f"c{i}" for i in range(9)] and view["labels"][9] == "others"
+    assert np.asarray(view["matrix"]).sum() == cm.matrix.sum()
+
+
+def test_baseline_macro_f1_predicts_majority_class():
+    rng = np.random.default_rng(7)
+    t = rng.choice(4, 2000, p=[0.5, 0.2, 0.2, 0.1])
+    cm = ConfusionMatrix(4)
+    cm.update(t, rng.integers(0, 4, 2000))
+    assert baseline_macro_f1(cm, 0) == pytest.approx(f1_score(t, np.zeros_like(t), average="macro"))
+
+
+def test_rmse_baseline_and_residuals():
+    rng = np.random.default_rng(8)
+    a = rng.normal(100, 20, 5000)
+    p = a + rng.normal(0, 5, 5000)
+    w = rng.uniform(0.5, 2, 5000)
+    acc = RegressionErrors(baseline_mean=98.0)
+    acc.update(a[:2000], p[:2000], w[:2000])
+    rest = RegressionErrors(baseline_mean=98.0, bin_width=acc.bin_width)
+    rest.update(a[2000:], p[2000:], w[2000:])
+    acc.merge(rest)
+    assert acc.rmse() == pytest.approx(mean_squared_error(a, p, sample_weight=w) ** 0.5)
+    assert acc.baseline_rmse() == pytest.approx(mean_squared_error(a, np.full_like(a, 98.0), sample_weight=w) ** 0.5)
+    h = acc.residual_histogram()
+    assert sum(h["weights"]) == pytest.approx(w.sum())
+    assert RegressionErrors.from_dict(acc.to_dict()).rmse() == acc.rmse()
+
+
+@pytest.mark.parametrize("value, text", [
+    (29853.250469108018, "29853.250469108018"), (1e-5, "1.0E-5"), (0.5, "0.5"), (1.0, "1.0"),
+    (0.001, "0.001"), (9999999.0, "9999999.0"), (1e7, "1.0E7"), (123456789.0, "1.23456789E8"),
+    (-2.5e-9, "-2.5E-9"), (0.0, "0.0"), (0.8645812345678901, "0.86458123456789"), (float("nan"), "NaN"),
+])
+def test_java_double_to_string(value, text):
+    # 0.8645812345678901 is the same double as 0.86458123456789; Java 19+
+    # prints the shortest digits, as here.
+    assert java_double(value) == text
+
+
+def test_performance_metrics_shape():
+    assert performance_metrics("REGRESSION", 29853.250469108018) == {"Properties": {"RegressionRMSE": "29853.250469108018"}}
+    assert list(performance_metrics("BINARY", 0.9)["Properties"]) == ["BinaryAUC"]
+    assert list(performance_metrics("MULTICLASS", 0.9)["Properties"]) == ["MulticlassAvgFScore"]

@@ -571,3 +571,38 @@ def spans_to_strings(starts: np.ndarray, ends: np.ndarray, data: np.ndarray) -> 
     offsets, packed = gather(starts, ends, data)
     array = pa.StringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(packed))
     return array.to_pylist()
+
+
+@numba.njit(nogil=True, cache=True)
+def hash_numbers(values):
+    """A 64-bit hash of each float64's bits; callers make -0.0 into 0.0 first."""
+    bits = values.view(np.uint64)
+    out = np.empty(len(bits), dtype=np.uint64)
+    for i in range(len(bits)):
+        h = bits[i] * _MIX1
+        h ^= h >> _S33
+        h *= _MIX2
+        h ^= h >> _S33
+        out[i] = h
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def grid_count(values, levels, edges, table):
+    """table[bin, level] += 1 per value, bin as numpy.searchsorted(edges, v, side="right").
+
+    One pass with no index arrays: the table is small and stays in cache,
+    while searchsorted followed by bincount wrote and re-read two arrays
+    the size of the chunk.
+    """
+    m = len(edges)
+    for i in range(len(values)):
+        v = values[i]
+        lo, hi = 0, m
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if edges[mid] <= v:
+                lo = mid + 1
+            else:
+                hi = mid
+        table[lo, levels[i]] += 1

@@ -17,6 +17,21 @@ kept per attribute; MI is computed from that table. The approximation:
 
 Tables merge by bucket label; numeric edges must be the same on both sides,
 which `Layout` sharing (see `StatisticsBuilder.fork`) guarantees.
+
+Binned MI for the suggested recipe (`binned_mutual_information`) needs
+`FINE_BINS` equal-frequency bins over the *whole* data, which one streaming
+pass cannot place exactly. Each NUMERIC attribute instead counts valid values
+per target level on a provisional grid (`grid_edges`): `GRID_BINS`
+equal-frequency bins of the first chunk with values, plus `OVERFLOW_BINS`
+geometrically widening bins on each side for values outside the first
+chunk's range, plus one open bin each way. At the end the grid's own
+cumulative counts, which are exact at grid edges, group grid bins into
+`FINE_BINS` rows by the rank of each bin's middle (`fine_table`). A row
+boundary can be off by at most one grid bin's records: about 1/4096 of the
+data when later chunks look like the first, more where they do not (a sorted
+column puts most values in the coarser overflow bins). Ties are never split,
+as quantile binning would not split them either. Missing and invalid values
+are left out.
 """
 from __future__ import annotations
 
@@ -25,6 +40,10 @@ import numpy as np
 CATEGORY_BUCKETS = 256
 NUMERIC_BINS = 20
 TARGET_BINS = 10
+GRID_BINS = 4096
+OVERFLOW_BINS = 512  # per side
+OVERFLOW_PER_DOUBLING = 32  # so the overflow reaches 2**16 times the first chunk's range
+FINE_BINS = 500
 OTHER = "\x00other"
 MISSING = "\x00missing"
 
@@ -34,6 +53,39 @@ def quantile_edges(values: np.ndarray, bins: int) -> np.ndarray:
         return np.empty(0)
     inner = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1])
     return np.unique(inner)
+
+
+def grid_edges(values: np.ndarray) -> np.ndarray:
+    """Provisional grid edges for `fine_table` (see the module docstring)."""
+    core = np.unique(np.quantile(values, np.linspace(0.0, 1.0, GRID_BINS + 1)))
+    lo, hi = float(core[0]), float(core[-1])
+    width = hi - lo
+    if not width > 0:
+        # A constant first chunk says nothing about spread; a relative step
+        # still separates nearby values.
+        width = max(abs(lo), 1.0) * 1e-3
+    steps = width * (np.exp2(np.arange(1, OVERFLOW_BINS + 1) / OVERFLOW_PER_DOUBLING) - 1.0)
+    edges = np.unique(np.concatenate([lo - steps[::-1], core, hi + steps]))
+    return edges[np.isfinite(edges)]
+
+
+def fine_table(grid: np.ndarray, fine: int = FINE_BINS) -> np.ndarray:
+    """Group grid rows into `fine` rows of about equal count, in order.
+
+    A grid row goes to the fine row that holds the rank of its middle record,
+    so fine rows stand for rank ranges and merging consecutive fine rows
+    approximates equal-frequency binning at any coarser level.
+    """
+    sizes = grid.sum(axis=1)
+    total = sizes.sum()
+    out = np.zeros((fine, grid.shape[1]), dtype=np.int64)
+    if total == 0:
+        return out
+    middle = np.cumsum(sizes) - sizes / 2.0
+    rows = np.minimum((middle * fine / total).astype(np.int64), fine - 1)
+    used = sizes > 0
+    np.add.at(out, rows[used], grid[used])
+    return out
 
 
 def numeric_codes(values: np.ndarray, valid: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, list]:

@@ -139,6 +139,49 @@ class ValueCounter:
         if isinstance(self.frequent, bytes):
             self.frequent = ds.frequent_strings_sketch.deserialize(self.frequent)
 
+class DistinctNumbers:
+    """Distinct valid numbers: an exact sorted set up to `limit` values, then a
+    hyperloglog of the values' hashes (`kernels.hll_update`)."""
+
+    def __init__(self, limit: int = EXACT_VALUE_LIMIT):
+        self.limit = limit
+        self.exact: np.ndarray | None = np.empty(0)
+        self.registers: np.ndarray | None = None
+
+    @property
+    def is_exact(self) -> bool:
+        return self.exact is not None
+
+    def update(self, values: np.ndarray) -> None:
+        if not len(values):
+            return
+        values = values + 0.0  # -0.0 and 0.0 are one value
+        if self.exact is not None:
+            self.exact = np.union1d(self.exact, values)
+            if len(self.exact) > self.limit:
+                self._to_sketch()
+            return
+        kernels.hll_update(self.registers, kernels.hash_numbers(values))
+
+    def _to_sketch(self) -> None:
+        self.registers = np.zeros(1 << kernels.HLL_P, dtype=np.uint8)
+        kernels.hll_update(self.registers, kernels.hash_numbers(self.exact))
+        self.exact = None
+
+    def merge(self, other: DistinctNumbers) -> None:
+        if other.exact is not None:
+            self.update(other.exact)
+            return
+        if self.exact is not None:
+            self._to_sketch()
+        np.maximum(self.registers, other.registers, out=self.registers)
+
+    def distinct(self) -> int:
+        if self.exact is not None:
+            return len(self.exact)
+        return int(round(kernels.hll_estimate(self.registers)))
+
+
 class NumericSummary:
     """Exact count/missing/invalid/min/max/mean/variance plus a KLL quantile sketch."""
 

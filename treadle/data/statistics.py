@@ -9,6 +9,16 @@ distinct counts of high-cardinality attributes (frequent-items and HLL
 sketches, flagged with `"exact": false`), and correlation to the target
 (mutual information over bounded buckets, see `mutual_info`).
 
+With a target, each NUMERIC input also gets `"distinct"` (valid values;
+exact up to `sketches.EXACT_VALUE_LIMIT`, then a hyperloglog estimate) and
+`"binned_mutual_information"`: plug-in MI in nats between the target and
+equal-frequency binning into N bins, for N in `suggested.BIN_LEVELS`, keyed
+by str(N) -- what the suggested recipe chooses its bin counts from. Target
+levels are the BINARY classes, the CATEGORICAL values (the first
+`TARGET_CLASSES`, then one "other"), or for a NUMERIC target the
+`mutual_info.TARGET_BINS` (10) equal-frequency bins of the first chunk.
+The fine binning behind it is approximate; see `mutual_info`.
+
 Parallel use: feed one builder the first chunk, then `fork()` it for each
 worker so that all share the numeric bin layout, and `merge` the results.
 """
@@ -24,12 +34,14 @@ from treadle.data import kernels
 from treadle.data import mutual_info as mi
 from treadle.data.records import RecordChunk
 from treadle.data.schema import DataSchema
-from treadle.data.sketches import NumericSummary, ValueCounter
+from treadle.data.sketches import DistinctNumbers, NumericSummary, ValueCounter
+from treadle.learning.suggested import BIN_LEVELS, mutual_information_by_level
 
 TOP_VALUES = 10
 TARGET_CLASSES = 100
 HISTOGRAM_BINS = 20
 TARGET_KEY = "\x00target"
+GRID_KEY = "\x00grid:"
 
 
 @dataclass
@@ -163,6 +175,11 @@ class StatisticsBuilder:
         self.joint: dict[str, mi.Contingency] = {
             name: mi.Contingency() for name in schema.names if self.target and name != self.target
         }
+        # Binned MI for the suggested recipe: grid counts per target level.
+        self.distinct_numbers: dict[str, DistinctNumbers] = {
+            name: DistinctNumbers() for name in self.joint if schema.type_of(name) == "NUMERIC"}
+        self.binned: dict[str, np.ndarray] = {}
+        self.levels: dict = {}  # target level label -> column of the binned tables
 
     def fork(self) -> StatisticsBuilder:
         """An empty builder with this one's bin layout, for a parallel worker."""
@@ -181,7 +198,10 @@ class StatisticsBuilder:
             summary = self.summaries[name]
             if kind == "NUMERIC":
                 column = chunk.typed(name)
-                summary.update(column.values[column.valid], column.missing.sum(), column.invalid.sum())
+                values = column.values[column.valid]
+                summary.update(values, column.missing.sum(), column.invalid.sum())
+                if name in self.distinct_numbers:
+                    self.distinct_numbers[name].update(values)
             elif kind == "BINARY":
                 column = chunk.typed(name)
                 ones = int(np.count_nonzero(column.values == 1.0))
@@ -264,6 +284,7 @@ class StatisticsBuilder:
         if not t_valid.any():
             return
         t_codes = t_codes[t_valid]
+        t_levels = np.array([self._level(label) for label in t_labels], dtype=np.int64)[t_codes]
         for name, table in self.joint.items():
             kind = self.schema.type_of(name)
             if kind == "NUMERIC":
@@ -272,6 +293,7 @@ class StatisticsBuilder:
                 if edges is None:
                     edges = np.empty(0)
                 codes, labels = mi.numeric_codes(column.values, column.valid, edges)
+                self._update_binned(name, column, t_valid, t_levels)
             elif kind == "BINARY":
                 column = chunk.typed(name)
                 codes = np.where(column.valid, column.values, 2).astype(np.int64)
@@ -283,6 +305,41 @@ class StatisticsBuilder:
             else:
                 codes, labels = mi.word_count_codes(word_counts[name])
             table.add(codes[t_valid], labels, t_codes, t_labels)
+
+    def _level(self, label) -> int:
+        found = self.levels.get(label)
+        if found is None:
+            if len(self.levels) >= TARGET_CLASSES and label != mi.OTHER:
+                return self._level(mi.OTHER)
+            found = self.levels[label] = len(self.levels)
+        return found
+
+    def _binned_table(self, name: str, rows: int) -> np.ndarray:
+        table = self.binned.get(name)
+        if table is None or table.shape[1] < len(self.levels):
+            grown = np.zeros((rows, len(self.levels)), dtype=np.int64)
+            if table is not None:
+                grown[:, :table.shape[1]] = table
+            self.binned[name] = table = grown
+        return table
+
+    def _update_binned(self, name: str, column, t_valid: np.ndarray, t_levels: np.ndarray) -> None:
+        keep = column.valid[t_valid]
+        values = column.values[t_valid][keep]
+        if not len(values):
+            return
+        key = GRID_KEY + name
+        if key not in self.layout:
+            self.layout[key] = mi.grid_edges(values)
+        edges = self.layout[key]
+        kernels.grid_count(values, t_levels[keep], edges, self._binned_table(name, len(edges) + 1))
+
+    def _binned_mutual_information(self, name: str) -> dict:
+        table = self.binned.get(name)
+        if table is None:
+            return {}
+        found = mutual_information_by_level(mi.fine_table(table), BIN_LEVELS)
+        return {str(level): found[level] for level in BIN_LEVELS if level in found}
 
     # -- merging and results --------------------------------------------------
 
@@ -300,6 +357,14 @@ class StatisticsBuilder:
             summary.merge(other.summaries[name])
         for name, table in self.joint.items():
             table.merge(other.joint[name])
+        for name, distinct in self.distinct_numbers.items():
+            distinct.merge(other.distinct_numbers[name])
+        by_column = sorted(other.levels.items(), key=lambda kv: kv[1])
+        columns = [self._level(label) for label, _ in by_column]
+        for name, theirs in other.binned.items():
+            mine = self._binned_table(name, theirs.shape[0])
+            for j in range(theirs.shape[1]):
+                mine[:, columns[j]] += theirs[:, j]
 
     def result(self) -> dict:
         attributes = []
@@ -314,6 +379,9 @@ class StatisticsBuilder:
             entry = {"name": name, "type": kind, **body}
             if name in self.joint:
                 entry["correlation_to_target"] = self.joint[name].mutual_information()
+            if name in self.distinct_numbers:
+                entry["distinct"] = self.distinct_numbers[name].distinct()
+                entry["binned_mutual_information"] = self._binned_mutual_information(name)
             if name == self.schema.row_id:
                 entry["row_id"] = True
             if name in self.schema.excluded:

@@ -122,28 +122,32 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             return PlainTextResponse("No log has been written for this object yet\n", status_code=404)
         return Response(text, media_type="text/plain; charset=utf-8")
 
-    async def statistics(request: Request) -> Response:
-        """A datasource's statistics (data insights) as JSON, for the
-        account that owns it; SigV4-signed like the API."""
-        request_id = str(uuid.uuid4())
-        try:
-            principal = authenticator.authenticate(request.method, _request_url(request), request.headers, b"")
-        except errors.ServiceError as error:
-            return _response(error.status, error.body(), request_id)
-        datasource_id = request.path_params["datasource_id"]
-        entity = services.entities.get(principal.account, "DataSource", datasource_id)
-        if entity is None:
-            return _response(404, errors.ResourceNotFoundException(
-                f"No DataSource exists with ID {datasource_id}").body(), request_id)
-        key = entity.document.get("_statistics")
-        if not key:
-            reason = ("it was created with ComputeStatistics=false" if not entity.document.get("ComputeStatistics")
-                      else f"its status is {entity.status}")
-            return _response(404, errors.ResourceNotFoundException(
-                f"DataSource {datasource_id} has no statistics: {reason}").body(), request_id)
-        data = await run_in_threadpool(services.artifacts.get, key)
-        body = b'{"DataSourceId":' + wire.encode(datasource_id) + b',"Statistics":' + data + b"}"
-        return Response(body, media_type="application/json")
+    def entity_json(kind: str, field: str, what: str):
+        """A route serving an entity's stored JSON result (datasource
+        statistics, evaluation insights) to the account that owns it,
+        SigV4-signed like the API."""
+        async def route(request: Request) -> Response:
+            request_id = str(uuid.uuid4())
+            try:
+                principal = authenticator.authenticate(request.method, _request_url(request), request.headers, b"")
+            except errors.ServiceError as error:
+                return _response(error.status, error.body(), request_id)
+            entity_id = request.path_params["entity_id"]
+            entity = services.entities.get(principal.account, kind, entity_id)
+            if entity is None:
+                return _response(404, errors.ResourceNotFoundException(
+                    f"No {kind} exists with ID {entity_id}").body(), request_id)
+            key = entity.document.get(field)
+            if not key:
+                reason = f"its status is {entity.status}"
+                if kind == "DataSource" and not entity.document.get("ComputeStatistics"):
+                    reason = "it was created with ComputeStatistics=false"
+                return _response(404, errors.ResourceNotFoundException(
+                    f"{kind} {entity_id} has no {what}: {reason}").body(), request_id)
+            data = await run_in_threadpool(services.artifacts.get, key)
+            body = b'{"' + kind.encode() + b'Id":' + wire.encode(entity_id) + b',"' + what.title().encode() + b'":' + data + b"}"
+            return Response(body, media_type="application/json")
+        return route
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -164,7 +168,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         Route("/health", health, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),
         Route("/logs/{account}/{kind}/{entity_id}", logs, methods=["GET"]),
-        Route("/datasources/{datasource_id}/statistics", statistics, methods=["GET"]),
+        Route("/datasources/{entity_id}/statistics", entity_json("DataSource", "_statistics", "statistics"),
+              methods=["GET"]),
+        Route("/evaluations/{entity_id}/insights", entity_json("Evaluation", "_insights", "insights"),
+              methods=["GET"]),
         Route("/", api, methods=["POST"]),
         # The JavaScript SDK keeps the EndpointUrl's path for Predict.
         Route("/{path:path}", api, methods=["POST"]),

@@ -2,6 +2,7 @@
 Dask worker): the entity, the stores, and a log."""
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -9,6 +10,22 @@ from ..config import Settings
 from ..store.artifacts import ArtifactStore
 from ..store.entities import Entity, EntityStore
 from ..store.secrets import MasterKey
+
+
+def json_bytes(value) -> bytes:
+    """JSON for stored results: numpy values become plain numbers, and NaN
+    or infinities (the mean of an all-missing column) become null."""
+    def clean(item):
+        if isinstance(item, float):
+            return item if item == item and item not in (float("inf"), float("-inf")) else None
+        if isinstance(item, dict):
+            return {str(k): clean(v) for k, v in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [clean(v) for v in item]
+        if hasattr(item, "tolist"):  # numpy arrays and scalars
+            return clean(item.tolist())
+        return item
+    return json.dumps(clean(value), allow_nan=False, default=str).encode()
 
 
 class JobFailed(Exception):

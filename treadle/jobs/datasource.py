@@ -11,11 +11,11 @@ from ..data import locations
 from ..data.ingest import ingest
 from ..data.locations import LocationError
 from ..data.rearrangement import RearrangementError, parse_rearrangement
-from ..data.records import TooManyRejections
+from ..data.records import RecordReader, TooManyRejections
 from ..data.schema import DataSchema, SchemaError, infer_schema, parse_schema
 from ..data.sql import QueryError, connection_url, run_query
 from ..store.databases import DatabaseRegistry
-from .context import JobContext, JobFailed
+from .context import JobContext, JobFailed, json_bytes
 
 SAMPLE_LINES = 1000
 SAMPLE_BYTES = 1 << 20
@@ -101,17 +101,20 @@ def _schema(ctx: JobContext, location: str, files, derived: DataSchema | None) -
     return schema
 
 
-def _json_safe(value):
-    """NaN and infinities (e.g. the mean of an all-missing column) become null."""
-    if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item"):  # numpy scalars
-        return _json_safe(value.item())
-    return value
+def read_datasource(ctx: JobContext, entity, require_target: bool, **options) -> tuple[DataSchema, RecordReader]:
+    """A fresh reader over the records a COMPLETED datasource selected: its
+    files, its schema and its split. Training reads it more than once."""
+    doc = entity.document
+    allowed = ctx.settings.allowed_local_paths
+    schema = parse_schema(doc["_schema"])
+    try:
+        files = locations.list_data_files(doc["DataLocationS3"], allowed)
+    except LocationError as error:
+        raise JobFailed(f"Cannot read the data of DataSource {entity.entity_id}: {error}")
+    split = parse_rearrangement(doc.get("DataRearrangement"))
+    reader = RecordReader([locations.byte_source(f, allowed) for f in files], schema, split,
+                          total_size=sum(f.size for f in files), require_target=require_target, **options)
+    return schema, reader
 
 
 def run(ctx: JobContext) -> dict:
@@ -153,8 +156,7 @@ def run(ctx: JobContext) -> dict:
         raise JobFailed(f"No valid records were found at {location}"
                         + (f"; first rejections: {result.rejections[:3]}" if result.rejections else ""))
     if result.statistics is not None:
-        ctx.artifacts.put(statistics_key(ctx.account, doc["DataSourceId"]),
-                          json.dumps(_json_safe(result.statistics), allow_nan=False, default=str).encode())
+        ctx.artifacts.put(statistics_key(ctx.account, doc["DataSourceId"]), json_bytes(result.statistics))
         fields["_statistics"] = statistics_key(ctx.account, doc["DataSourceId"])
     fields.update({
         "DataSizeInBytes": total,

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import datasource
-from .context import JobContext, JobFailed
-
-
-def _not_built(what: str) -> Callable[[JobContext], dict]:
-    def run(ctx: JobContext) -> dict:
-        raise JobFailed(f"This Treadle version cannot {what} yet; the job did no work")
-    return run
+from . import batch_prediction, datasource, evaluation, training
+from .context import JobContext
 
 
 JOB_FUNCTIONS: dict[str, Callable[[JobContext], dict]] = {
     "DataSource": datasource.run,
-    "MLModel": _not_built("train models"),
-    "Evaluation": _not_built("evaluate models"),
-    "BatchPrediction": _not_built("run batch predictions"),
+    "MLModel": training.run,
+    "Evaluation": evaluation.run,
+    "BatchPrediction": batch_prediction.run,
 }

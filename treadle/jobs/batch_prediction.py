@@ -1,0 +1,175 @@
+"""The BatchPrediction job: score every record of the datasource and write
+Amazon ML's output layout (spec section 6): one gzip CSV per input file
+under <OutputUri>batch-prediction/result/, then the manifest. Each file is
+published whole (temp file, then upload or rename), the manifest last."""
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+import tempfile
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+
+from ..data import locations
+from ..data.records import RecordChunk, RejectionLog, TooManyRejections
+from ..data.schema import parse_schema
+from ..learning import prediction_strings
+from .context import JobContext, JobFailed
+from .datasource import read_datasource
+from .training import load_model
+
+# Amazon ML's files quote nothing that needs no quoting; Arrow writes those
+# fast. A chunk with a tag or label that needs quotes goes through `csv`.
+_WRITE = pa_csv.WriteOptions(include_header=False, quoting_style="none")
+
+
+class _RejectedLines(RejectionLog):
+    """Keeps the line numbers of rejected records per file: each becomes a
+    blank line in the output, so output lines match input records."""
+
+    def __init__(self, limit: int):
+        super().__init__(limit=limit)
+        self.lines: dict[str, list[int]] = {}
+
+    def add(self, file, lines, reasons) -> None:
+        lines = [int(x) for x in lines]
+        self.lines.setdefault(file, []).extend(lines)
+        super().add(file, lines, reasons)
+
+
+class _ResultFile:
+    def __init__(self, directory: str, name: str, header: list[str]):
+        self.path = os.path.join(directory, name)
+        self.handle = gzip.open(self.path, "wb", compresslevel=5)
+        self.handle.write((",".join(_quote(h) for h in header) + "\n").encode())
+
+    def write(self, data: bytes) -> None:
+        self.handle.write(data)
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"') else text
+
+
+class _Columns:
+    """The output columns of one chunk, as Arrow strings."""
+
+    def __init__(self, model, schema, threshold: float):
+        self.model = model
+        self.pipeline = model.fitted_pipeline
+        self.schema = schema
+        self.threshold = threshold
+        self.tag = schema.row_id
+        self.true_label = schema.target
+        self.header = model.output_header(bool(self.tag), bool(self.true_label))
+
+    def _true_labels(self, chunk: RecordChunk) -> pa.Array:
+        kind = self.schema.type_of(self.true_label)
+        if self.model.model_type == "BINARY" and kind == "BINARY":
+            typed = chunk.typed(self.true_label)
+            return pa.array(np.where(typed.missing | typed.invalid, "", np.where(typed.values > 0.5, "1", "0")))
+        if self.model.model_type == "REGRESSION" and kind == "NUMERIC":
+            typed = chunk.typed(self.true_label)
+            strings = prediction_strings(typed.values)
+            return pc.if_else(pa.array(typed.missing | typed.invalid), "", strings)
+        return pc.utf8_trim_whitespace(chunk.column(self.true_label))
+
+    def table(self, chunk: RecordChunk) -> pa.Table:
+        columns = []
+        if self.tag:
+            columns.append(chunk.column(self.tag))
+        if self.true_label:
+            columns.append(self._true_labels(chunk))
+        answers, scores = self.model.predict_batch(self.pipeline.transform(chunk.table), self.threshold)
+        if self.model.model_type == "BINARY":
+            columns += [pa.array(np.where(answers == 1, "1", "0")), prediction_strings(scores)]
+        elif self.model.model_type == "MULTICLASS":
+            columns += [prediction_strings(scores[:, k]) for k in range(scores.shape[1])]
+        else:
+            columns.append(prediction_strings(scores))
+        return pa.table(columns, names=[f"c{i}" for i in range(len(columns))])
+
+
+def _csv_bytes(table: pa.Table) -> bytes:
+    buffer = io.BytesIO()
+    try:
+        pa_csv.write_csv(table, buffer, _WRITE)
+        return buffer.getvalue()
+    except pa.ArrowInvalid:
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerows(zip(*(c.to_pylist() for c in table.columns)))
+        return text.getvalue().encode()
+
+
+def _lines_with_blanks(body: bytes, line_numbers: np.ndarray, blanks: list[int]) -> bytes:
+    """Insert one empty line per rejected record, in input-line order."""
+    rows = body.split(b"\n")[:-1]
+    merged = sorted([(int(n), row) for n, row in zip(line_numbers, rows)] + [(n, b"") for n in blanks])
+    return b"".join(row + b"\n" for _, row in merged)
+
+
+def run(ctx: JobContext) -> dict:
+    doc = ctx.document
+    model_entity = ctx.input("MLModel", doc["MLModelId"])
+    datasource = ctx.input("DataSource", doc["BatchPredictionDataSourceId"])
+    model = load_model(ctx, model_entity)
+    schema = parse_schema(datasource.document["_schema"])
+    train_schema = parse_schema(model_entity.document["_schema_used"])
+    if schema.target is not None and schema.target != train_schema.target:
+        schema = parse_schema(json.dumps({**json.loads(datasource.document["_schema"]),
+                                          "targetAttributeName": None}))
+    threshold = float(model_entity.document.get("ScoreThreshold", 0.5))
+    columns = _Columns(model, schema, threshold)
+    out_base = locations.join(doc["OutputUri"], "batch-prediction/")
+    allowed = ctx.settings.allowed_local_paths
+    manifest: dict[str, str] = {}
+    rejected = _RejectedLines(limit=10000)
+    with tempfile.TemporaryDirectory(prefix="treadle-batch-") as scratch:
+        _, records = read_datasource(ctx, datasource, require_target=False)
+        records.rejections = rejected
+        files = {f.name: f for f in locations.list_data_files(datasource.document["DataLocationS3"], allowed)}
+        current: tuple[str, _ResultFile] | None = None
+
+        def finish(name: str, result: _ResultFile) -> None:
+            leftover = sorted(rejected.lines.pop(name, []))
+            result.write(b"\n" * len(leftover))
+            result.close()
+            target = locations.join(out_base, f"result/{doc['BatchPredictionId']}-{name}.gz")
+            locations.write_file(result.path, target, allowed)
+            manifest[files[name].uri if name in files else name] = target
+
+        try:
+            for chunk in records:
+                if current is None or current[0] != chunk.file_name:
+                    if current is not None:
+                        finish(*current)
+                    current = (chunk.file_name, _ResultFile(scratch, f"{chunk.file_name}.gz", columns.header))
+                body = _csv_bytes(columns.table(chunk))
+                last = int(chunk.line_numbers[-1])
+                pending = rejected.lines.get(chunk.file_name, [])
+                blanks = [n for n in pending if n < last]
+                if blanks:
+                    rejected.lines[chunk.file_name] = [n for n in pending if n >= last]
+                    body = _lines_with_blanks(body, chunk.line_numbers, blanks)
+                current[1].write(body)
+            if current is not None:
+                finish(*current)
+            # Files with no accepted record still get a result (all blank lines).
+            for name in files:
+                if files[name].uri not in manifest:
+                    finish(name, _ResultFile(scratch, f"{name}.empty.gz", columns.header))
+        except TooManyRejections as error:
+            raise JobFailed(error.message)
+        manifest_uri = locations.join(out_base, f"{doc['BatchPredictionId']}.manifest")
+        locations.write_bytes(json.dumps(manifest).encode(), manifest_uri, allowed)
+    ctx.log(f"scored {records.accepted} records, {rejected.count} invalid; manifest {manifest_uri}")
+    return {"TotalRecordCount": records.selected, "InvalidRecordCount": rejected.count}

@@ -1,0 +1,232 @@
+"""The MLModel job: resolve the recipe, fit the feature pipeline, featurize
+into a disk cache, train the SGD learners pass by pass, prune to the size
+cap and save the model artifact."""
+from __future__ import annotations
+
+import json
+import zlib
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..data import locations
+from ..data.locations import LocationError
+from ..data.records import RecordChunk, TooManyRejections
+from ..data.schema import DataSchema
+from ..learning import (FeaturePipeline, MLModelArtifact, NumericSummary, RecipeError, SuggestionStats,
+                        build_model, parse_recipe, suggest_recipe, training_log)
+from ..learning.compatibility import check_target
+from ..learning.sgd import MAX_CLASSES, SGDConfig, SGDTrainer
+from .context import JobContext, JobFailed
+from .datasource import read_datasource
+from .feature_cache import FeatureCache, Rows
+
+
+def model_key(account: str, model_id: str) -> str:
+    return f"models/{account}/{model_id}.model"
+
+
+def _statistics(ctx: JobContext, datasource) -> dict:
+    key = datasource.document.get("_statistics")
+    if not key:
+        return {}
+    return json.loads(ctx.artifacts.get(key))
+
+
+def _suggestion_stats(statistics: dict, model_type: str, labels_hint: int) -> SuggestionStats:
+    numeric = []
+    for attribute in statistics.get("attributes", []):
+        if attribute.get("type") != "NUMERIC":
+            continue
+        valid = int(attribute.get("count", 0)) - int(attribute.get("missing", 0)) - int(attribute.get("invalid", 0))
+        distinct = int(attribute.get("distinct", valid) or valid)
+        mi = {int(k): float(v) for k, v in (attribute.get("binned_mutual_information") or {}).items()}
+        numeric.append(NumericSummary(attribute["name"], max(valid, 0), distinct, mi))
+    levels = 2 if model_type == "BINARY" else max(labels_hint, 2)
+    return SuggestionStats(levels, numeric)
+
+
+def resolve_recipe(ctx: JobContext, schema_text: str, model_type: str, datasource) -> str:
+    doc = ctx.document
+    if doc.get("_recipe"):
+        return doc["_recipe"]
+    if doc.get("_recipe_uri"):
+        try:
+            return locations.read_text(doc["_recipe_uri"], ctx.settings.allowed_local_paths)
+        except LocationError as error:
+            raise JobFailed(f"Cannot read RecipeUri: {error}")
+    statistics = _statistics(ctx, datasource)
+    target = statistics.get("target") or {}
+    hint = len(target.get("distribution", target.get("top_values", [])) or []) if isinstance(target, dict) else 2
+    text = suggest_recipe(json.loads(schema_text), _suggestion_stats(statistics, model_type, hint))
+    ctx.log(f"no recipe given: using the suggested recipe {text}")
+    return text
+
+
+class Labels:
+    """Target values -> learner labels, per model type."""
+
+    def __init__(self, model_type: str, schema: DataSchema):
+        self.model_type = model_type
+        self.target = schema.target
+        self.target_type = schema.type_of(schema.target)
+        self.classes: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def _strings(self, chunk: RecordChunk) -> pa.Array:
+        if self.target_type == "BINARY":  # "yes"/"true"/"1" all mean class "1"
+            values = chunk.typed(self.target).values
+            return pa.array(np.where(values > 0.5, "1", "0"))
+        return pc.utf8_trim_whitespace(chunk.column(self.target))
+
+    def observe(self, chunk: RecordChunk) -> None:
+        if self.model_type != "MULTICLASS":
+            return
+        for value in self._strings(chunk).unique().to_pylist():
+            if value not in self._index:
+                self._index[value] = len(self.classes)
+                self.classes.append(value)
+                if len(self.classes) > MAX_CLASSES:
+                    raise JobFailed(f"The target {self.target} has more than {MAX_CLASSES} distinct values; "
+                                    f"a MULTICLASS model supports at most {MAX_CLASSES} classes")
+
+    def finish(self) -> None:
+        if self.model_type == "MULTICLASS":
+            # Sorted, so the class order (and the batch output's columns) does
+            # not depend on the order records happen to arrive in.
+            self.classes.sort()
+            self._index = {c: i for i, c in enumerate(self.classes)}
+            if len(self.classes) < 2:
+                raise JobFailed(f"The target {self.target} has fewer than two distinct values")
+
+    def y(self, chunk: RecordChunk) -> np.ndarray:
+        if self.model_type == "MULTICLASS":
+            strings = self._strings(chunk).to_pylist()
+            return np.fromiter((self._index[s] for s in strings), dtype=np.int64, count=len(strings))
+        return chunk.typed(self.target).values.astype(np.float64)
+
+
+class TargetSummary:
+    """The training target's weighted distribution: the baselines of the
+    evaluation insights (mean for RMSE, majority class for macro F1)."""
+
+    def __init__(self, model_type: str, classes: int):
+        self.model_type = model_type
+        self.weight = 0.0
+        self.total = 0.0
+        self.class_weights = np.zeros(classes)
+
+    def update(self, y: np.ndarray, weight: np.ndarray) -> None:
+        self.weight += float(weight.sum())
+        if self.model_type == "MULTICLASS":
+            self.class_weights += np.bincount(y, weight, minlength=len(self.class_weights))[:len(self.class_weights)]
+        else:
+            self.total += float(np.dot(y, weight))
+
+    def to_dict(self) -> dict:
+        out = {"weight": self.weight}
+        if self.model_type == "MULTICLASS":
+            out["class_weights"] = self.class_weights.tolist()
+        else:
+            out["mean"] = self.total / self.weight if self.weight else None
+        return out
+
+
+def row_weights(chunk: RecordChunk, schema: DataSchema) -> np.ndarray:
+    if not schema.row_weight:
+        return np.ones(len(chunk))
+    column = chunk.typed(schema.row_weight)
+    weights = np.where(column.missing | column.invalid, 1.0, column.values)
+    # A negative weight has no meaning for a loss; it counts as zero.
+    return np.clip(weights, 0.0, None)
+
+
+def run(ctx: JobContext) -> dict:
+    doc = ctx.document
+    model_type = doc["MLModelType"]
+    params = doc["TrainingParameters"]
+    datasource = ctx.input("DataSource", doc["TrainingDataSourceId"])
+    schema_text = datasource.document.get("_schema")
+    if not schema_text:
+        raise JobFailed(f"The training datasource {datasource.entity_id} has no schema")
+    check_target(schema_text, model_type, JobFailed)
+    recipe_text = resolve_recipe(ctx, schema_text, model_type, datasource)
+    try:
+        recipe = parse_recipe(recipe_text, json.loads(schema_text))
+    except RecipeError as error:
+        raise JobFailed(f"Recipe: {error}")
+    ctx.log(f"initial-training: l1={params['sgd.l1RegularizationAmount']} l2={params['sgd.l2RegularizationAmount']} "
+            f"likelihood-function={ {'BINARY': 'logreg', 'MULTICLASS': 'multinomial', 'REGRESSION': 'squared'}[model_type] } "
+            f"max-passes={params['sgd.maxPasses']} max-model-size={params['sgd.maxMLModelSizeInBytes']} "
+            f"shuffle={params['sgd.shuffleType']}")
+
+    def reader():
+        try:
+            return read_datasource(ctx, datasource, require_target=True)
+        except TooManyRejections as error:
+            raise JobFailed(error.message)
+
+    # Pass 0: fit the recipe's data-dependent state (bins, means) and labels.
+    schema, records = reader()
+    labels = Labels(model_type, schema)
+    fitter = FeaturePipeline(recipe).fitter()
+    for chunk in records:
+        fitter.update(chunk.table)
+        labels.observe(chunk)
+    if records.accepted == 0:
+        raise JobFailed(f"The training datasource {datasource.entity_id} has no records with a valid target")
+    labels.finish()
+    pipeline = fitter.finish()
+    ctx.log(f"recipe fitted on {records.accepted} records ({records.rejections.count} rejected); "
+            f"{pipeline.n_features} hashed feature columns")
+
+    # Featurize once into a disk cache; every pass reads the cache.
+    seed = zlib.crc32(doc["MLModelId"].encode())
+    cache = FeatureCache(int(datasource.document.get("DataSizeInBytes", 0)) * 3,
+                         shuffle=params["sgd.shuffleType"] == "auto", seed=seed)
+    try:
+        _, records = reader()
+        target = TargetSummary(model_type, max(len(labels.classes), 2))
+        for chunk in records:
+            rows = Rows(pipeline.transform(chunk.table), labels.y(chunk), row_weights(chunk, schema))
+            target.update(rows.y, rows.weight)
+            cache.add(rows)
+        cache.seal()
+        config = SGDConfig(model_type, l1=float(params["sgd.l1RegularizationAmount"]),
+                           l2=float(params["sgd.l2RegularizationAmount"]),
+                           max_passes=int(params["sgd.maxPasses"]),
+                           n_classes=max(len(labels.classes), 2))
+        trainer = SGDTrainer(config, pipeline.n_features)
+        while True:
+            for rows in cache.passes(pipeline.n_features):
+                trainer.partial_fit(rows.batch, rows.y, rows.weight)
+            if not trainer.end_pass():
+                break
+        trained = trainer.finish()
+    finally:
+        cache.close()
+    max_size = int(params["sgd.maxMLModelSizeInBytes"])
+    model, prune = build_model(trained, pipeline, labels=labels.classes or None, max_size_bytes=max_size,
+                               summary={"training_datasource": datasource.entity_id, "records": cache.rows,
+                                        "target": target.to_dict()})
+    blob = model.to_bytes()
+    ctx.artifacts.put(model_key(ctx.account, doc["MLModelId"]), blob)
+    for line in training_log(config, trained, prune, max_size, invalid_records=records.rejections.count):
+        ctx.log(line)
+    fields = {
+        "SizeInBytes": len(blob),
+        "_model": model_key(ctx.account, doc["MLModelId"]),
+        "_recipe_used": recipe_text,
+        "_schema_used": schema_text,
+    }
+    if model_type == "BINARY" and doc.get("ScoreThreshold") is None:
+        fields["ScoreThreshold"] = 0.5  # Decision 9; a threshold set while training is kept
+    return fields
+
+
+def load_model(ctx: JobContext, model_entity) -> MLModelArtifact:
+    key = model_entity.document.get("_model")
+    if not key:
+        raise JobFailed(f"MLModel {model_entity.entity_id} has no trained model")
+    return MLModelArtifact.from_bytes(ctx.artifacts.get(key))

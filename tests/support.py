@@ -120,6 +120,13 @@ class Server:
                 time.sleep(0.1)
         raise RuntimeError("server did not start")
 
+    def restart(self) -> "Server":
+        """Stop and start again on the same port with the same options."""
+        self.stop()
+        port = int(self.url.rsplit(":", 1)[1])
+        extra = self.args[3 + len(self.db_args()):]  # after "serve --port N <db args>"
+        return self.start(*extra, port=port)
+
     def stop(self, kill: bool = False) -> None:
         if self.process and self.process.poll() is None:
             if kill:

@@ -46,12 +46,35 @@ def build_services(settings: Settings) -> Services:
         artifacts=open_artifacts(settings.effective_artifacts_url),
         master_key=MasterKey.load(settings.data_dir),
     )
-    services.serving = LocalServing(entities, load_model=_no_model_loader)
+    services.serving = LocalServing(entities, load_model=_model_loader(services),
+                                    peak_rps=settings.peak_requests_per_second)
     return services
 
 
-def _no_model_loader(account, entity):
-    raise RuntimeError("real-time serving of trained models is not built yet")
+def _model_loader(services: Services):
+    from .learning import MLModelArtifact
+
+    def load(account, entity):
+        key = entity.document.get("_model")
+        if not key:
+            raise RuntimeError(f"MLModel {entity.entity_id} has no trained model")
+        return MLModelArtifact.from_bytes(services.artifacts.get(key))
+    return load
+
+
+def _mount_waiting_endpoints(services: Services, job=None, status=None) -> None:
+    """Endpoints created while their model trained are mounted when it
+    finishes (and at start-up, for a server that stopped in between)."""
+    if job is not None:
+        if job.kind != "MLModel":
+            return
+        targets = [(job.account, job.entity_id)]
+    else:
+        targets = services.entities.with_endpoint_status("UPDATING")
+    for account, model_id in targets:
+        entity = services.entities.get(account, "MLModel", model_id)
+        if entity and (entity.document.get("EndpointInfo") or {}).get("EndpointStatus") == "UPDATING":
+            services.mount_endpoint(account, model_id)
 
 
 def _response(status: int, payload: dict, request_id: str) -> Response:
@@ -70,7 +93,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     services = services or build_services(settings)
     authenticator = Authenticator(
         settings.auth, CredentialStore(services.engine, services.master_key))
-    runner = LocalJobRunner(services)
+    runner = LocalJobRunner(services, on_finished=lambda job, status: _mount_waiting_endpoints(services, job, status))
     services.wake_jobs = runner.wake
     metrics = Metrics(services.engine, lambda: services.serving.loaded_count())
 
@@ -86,8 +109,13 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             operation = wire.operation_from_target(request.headers.get("x-amz-target"))
             wire.check_content_type(request.headers.get("content-type"))
             params = validate_input(operation, wire.parse_body(body))
-            call = Call(services, principal)
-            result = await run_in_threadpool(OPERATIONS[operation], call, params)
+            result = None
+            if operation == "Predict":
+                # Scoring a mounted model takes microseconds: answer on the
+                # event loop, without a thread hop or a database read.
+                result = services.serving.predict_cached(principal.account, params["MLModelId"], params["Record"])
+            if result is None:
+                result = await run_in_threadpool(OPERATIONS[operation], Call(services, principal), params)
             response = _response(200, result, request_id)
         except errors.ServiceError as error:
             status = error.status
@@ -158,6 +186,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        await run_in_threadpool(_mount_waiting_endpoints, services)
         runner.start()
         try:
             yield

@@ -28,7 +28,7 @@ class Services:
         # The real-time scorer drops what it cached for the model, so a new
         # ScoreThreshold or a deleted endpoint applies to the next request.
         if self.serving is not None:
-            self.serving.forget(account, model_id)
+            self.serving.invalidate(account, model_id)
 
     def mount_endpoint(self, account: str, model_id: str) -> dict:
         return self.serving.mount(account, model_id)

@@ -1,7 +1,6 @@
 """CreateRealtimeEndpoint, DeleteRealtimeEndpoint and Predict."""
 from __future__ import annotations
 
-from ..protocol import errors
 from ..store.entities import now
 from .common import require, require_live
 from .context import Call
@@ -43,8 +42,4 @@ def delete_endpoint(call: Call, params: dict) -> dict:
 
 def predict(call: Call, params: dict) -> dict:
     entity = require(call, KIND, params["MLModelId"])
-    info = _endpoint_info(entity)
-    if entity.status != "COMPLETED" or info["EndpointStatus"] != "READY":
-        raise errors.PredictorNotMountedException(
-            f"No real-time endpoint is READY for MLModel {entity.entity_id}")
     return call.services.predict(call.account, entity, params["Record"])

@@ -99,6 +99,12 @@ class EntityStore:
         with self.engine.connect() as c:
             return [_row_to_entity(row) for row in c.execute(statement)]
 
+    def with_endpoint_status(self, status: str) -> list[tuple[str, str]]:
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(entities.c.account, entities.c.entity_id).where(
+                entities.c.kind == "MLModel", entities.c.endpoint_status == status)).all()
+        return [(r.account, r.entity_id) for r in rows]
+
     # -- writes ------------------------------------------------------------
     def insert(self, conn, account: str, kind: str, entity_id: str, doc: dict) -> Entity:
         result = conn.execute(entities.insert().values(

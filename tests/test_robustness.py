@@ -16,6 +16,7 @@ import json
 import sys
 import unicodedata
 import uuid
+from urllib.parse import urlsplit
 
 import botocore.session
 import httpx
@@ -24,7 +25,7 @@ import regex
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, assume, event, given, settings
 from hypothesis import strategies as st
 
 from treadle.protocol.validation import PATTERN_OVERRIDES
@@ -136,37 +137,70 @@ def length_ok(shape, length: int) -> bool:
 # ---------------------------------------------------------------------------
 # Valid values
 
+@functools.cache
+def pattern_strategy(shape_name: str) -> st.SearchStrategy:
+    """Values matching a shape's pattern and length, including ones of exactly
+    the maximum length. Cached: hypothesis rebuilds a regex strategy (a second
+    for a large \\p{..} class) whenever a filter is added to it."""
+    shape = MODEL.shape_for(shape_name)
+    high = shape.metadata.get("max")
+    generated = st.from_regex(python_pattern(java_pattern(shape)), fullmatch=True, alphabet=ALPHABET).filter(
+        lambda s: length_ok(shape, len(s)) and matches(shape, s))
+    if high is None or high > 4096:
+        return generated
+    boundary = generated.filter(bool).map(lambda s: (s * (high // len(s) + 1))[:high]).filter(
+        lambda s: matches(shape, s))
+    return st.one_of(generated, boundary)
+
+
+POOL_KINDS = {"DataSourceId": "ds", "MLModelId": "ml", "EvaluationId": "ev", "BatchPredictionId": "bp"}
+
+
+def id_strategy(member_name: str, pool) -> st.SearchStrategy:
+    """An EntityId member: a generated ID, or one of an existing object of the
+    kind the member's name implies (any kind for ResourceId), so that
+    Get/Update/Delete/Tags/Predict and Creates naming inputs also succeed."""
+    generated = pattern_strategy("EntityId")
+    if not pool:
+        return generated
+    ids = dict(pool)
+    kind = next((k for suffix, k in POOL_KINDS.items() if member_name.endswith(suffix)), None)
+    existing = st.sampled_from([ids[kind]] if kind else sorted(ids.values()))
+    return st.booleans().flatmap(lambda use_existing: existing if use_existing else generated)
+
+
 def valid_string(shape, pool_ids) -> st.SearchStrategy:
     enum = shape.metadata.get("enum")
     if enum:
         return st.sampled_from(enum)
     low, high = shape.metadata.get("min", 0), shape.metadata.get("max")
-    pattern = java_pattern(shape)
-    if pattern is not None:
-        generated = st.from_regex(python_pattern(pattern), fullmatch=True, alphabet=ALPHABET).filter(
-            lambda s: length_ok(shape, len(s)) and matches(shape, s))
-        if shape.name == "EntityId" and pool_ids:
-            # Existing objects make Get/Update/Delete/Tags succeed sometimes.
-            return st.one_of(generated, st.sampled_from(pool_ids))
-        if high is not None and high <= 4096:
-            # Boundary: a value of exactly the maximum length that still matches.
-            boundary = generated.filter(bool).map(lambda s: (s * (high // len(s) + 1))[:high]).filter(
-                lambda s: matches(shape, s))
-            return st.one_of(generated, boundary)
-        return generated
+    if java_pattern(shape) is not None:
+        return pattern_strategy(shape.name)
     small = st.text(ALPHABET, min_size=low, max_size=max(low, min(high or 40, 40)))
     if high is not None and high <= 4096:
         return st.one_of(small, st.builds(lambda c: c * high, ALPHABET), st.just("x" * max(low, 1)))
     return small
 
 
+_valid_cache: dict = {}
+
+
 def valid(shape, pool_ids=()) -> st.SearchStrategy:
+    key = (shape.name, tuple(pool_ids))
+    if key not in _valid_cache:
+        _valid_cache[key] = _valid(shape, tuple(pool_ids))
+    return _valid_cache[key]
+
+
+def _valid(shape, pool_ids) -> st.SearchStrategy:
     kind = shape.type_name
     if kind == "structure":
         required = set(shape.required_members)
+        def member_strategy(name, member):
+            return id_strategy(name, pool_ids) if member.name == "EntityId" else valid(member, pool_ids)
         return st.fixed_dictionaries(
-            {name: valid(member, pool_ids) for name, member in shape.members.items() if name in required},
-            optional={name: valid(member, pool_ids) for name, member in shape.members.items()
+            {name: member_strategy(name, member) for name, member in shape.members.items() if name in required},
+            optional={name: member_strategy(name, member) for name, member in shape.members.items()
                       if name not in required})
     if kind == "string":
         return valid_string(shape, pool_ids)
@@ -220,11 +254,18 @@ def locations(shape, value, path=(), member_name=None):
 
 
 def structures(shape, value, path=(), member_name=None):
+    """Every structure inside a value, with its path, shape and name."""
     if shape.type_name == "structure" and isinstance(value, dict):
         yield path, shape, value, member_name
-    for sub_path, sub_shape, name in locations(shape, value, path, member_name):
-        if sub_path != path and sub_shape.type_name == "structure" and len(sub_path) == len(path) + 1:
-            yield from structures(sub_shape, _get(value, sub_path[len(path):]), sub_path, name)
+        for name, member in shape.members.items():
+            if name in value:
+                yield from structures(member, value[name], path + (name,), name)
+    elif shape.type_name == "list" and isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from structures(shape.member, item, path + (index,), member_name)
+    elif shape.type_name == "map" and isinstance(value, dict):
+        for key, item in value.items():
+            yield from structures(shape.value, item, path + (key,), member_name)
 
 
 def _get(value, path):
@@ -298,7 +339,7 @@ def apply_mutation(data, kind, path, shape, request):
             filler = current[0] if current else data.draw(valid(shape.member))
             _set(request, path, [filler] * (meta["max"] + excess))
         else:
-            seed = data.draw(valid_string(shape, ()).filter(bool), label="seed")
+            seed = data.draw(valid(shape), label="seed") or "x"
             _set(request, path, (seed * (meta["max"] // len(seed) + excess + 1))[:meta["max"] + excess])
         return request, None
     if kind == "too_short":
@@ -347,7 +388,7 @@ class Wire:
         return self.http.post(self.url + path, content=body, headers=dict(request.headers.items()))
 
 
-def error_of(response: httpx.Response) -> tuple[str, str]:
+def error_of(response: httpx.Response, bounded: bool = False) -> tuple[str, str]:
     assert response.headers.get("content-type", "").startswith("application/x-amz-json-1.1"), response.headers
     body = response.json()
     assert isinstance(body, dict), body
@@ -355,7 +396,8 @@ def error_of(response: httpx.Response) -> tuple[str, str]:
     message = body.get("message") or body.get("Message") or ""
     assert code in KNOWN_ERRORS, body
     assert message.strip(), body
-    assert len(message) <= MESSAGE_MAX, f"{code} message is {len(message)} characters"
+    if bounded:
+        assert len(message) <= MESSAGE_MAX, f"{code} message is {len(message)} characters"
     return code, message
 
 
@@ -420,7 +462,7 @@ def pool(wire):
     for operation, body in steps:
         response = wire.send(operation, body)
         assert response.status_code == 200, response.text
-    return sorted(ids.values())
+    return tuple(sorted(ids.items()))
 
 
 def assert_alive(server, wire):
@@ -430,12 +472,42 @@ def assert_alive(server, wire):
 
 PROPERTY_SETTINGS = settings(
     max_examples=EXAMPLES, deadline=None, database=None,
+    # Shrinking a failure over HTTP can take many minutes; the unshrunk
+    # example is reported instead.
+    phases=[Phase.explicit, Phase.generate],
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                            HealthCheck.filter_too_much, HealthCheck.data_too_large])
 
 
 # ---------------------------------------------------------------------------
 # Properties
+
+def avoid_known_bugs(operation: str, request: dict) -> bool:
+    """Steer shape-valid requests away from server bugs pinned by xfail tests
+    below (drop each clause when its bug is fixed); False if the request
+    cannot be used."""
+    if operation == "AddTags":   # test_add_tags_without_key
+        for tag in request.get("Tags", []):
+            tag.setdefault("Key", "key")
+    for text in _strings(request):
+        if text.startswith("file://"):
+            try:
+                urlsplit(text)
+            except ValueError:
+                return False   # test_unparsable_file_uri
+    return True
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
 
 def test_semantic_error_table_is_derived_from_the_model():
     assert set(SEMANTIC_ERRORS) == set(OPERATIONS)
@@ -450,14 +522,16 @@ def test_semantic_error_table_is_derived_from_the_model():
 def test_valid_requests(server, wire, pool, operation, data):
     op = MODEL.operation_model(operation)
     request = data.draw(valid(op.input_shape, pool), label="request")
+    assume(avoid_known_bugs(operation, request))
     response = wire.send(operation, request)
     assert response.status_code != 500, (response.text, server.log_text()[-2000:])
+    event("200" if response.status_code == 200 else response.json().get("__type", "").rsplit("#")[-1])
     if response.status_code == 200:
         body = response.json()
         conforms(op.output_shape, body)
         for name, value in body.items():
             # Create/Update/Delete/Tags echo the identifiers they were given.
-            if isinstance(value, str) and isinstance(request.get(name), str):
+            if (name.endswith("Id") or name == "ResourceType") and isinstance(request.get(name), str):
                 assert value == request[name], (name, value, request[name])
     else:
         assert response.status_code == 400, response.text
@@ -490,7 +564,7 @@ def test_invalid_requests(server, wire, operation, data):
                                     label="non-object")).encode()
     elif kind == "malformed":
         text = json.dumps(request).encode()
-        cut = data.draw(st.integers(0, len(text) - 1), label="cut")
+        cut = data.draw(st.integers(1, len(text) - 1), label="cut")   # an empty body means {}
         garbage = data.draw(st.sampled_from([b"", b"{", b"\"", b",", b"}}", b"\xff", b"]"]), label="garbage")
         body = text[:cut] + garbage
         try:
@@ -501,6 +575,7 @@ def test_invalid_requests(server, wire, operation, data):
     response = wire.send(operation, body)
     assert response.status_code == 400, (body[:500], response.status_code, response.text[:1000])
     code, message = error_of(response)
+    event(f"{kind}: {code}")
     if name is not None:
         assert code == "InvalidInputException", (code, message)
         assert name in message, (name, message)
@@ -541,7 +616,8 @@ def test_missing_target_and_unknown_operation(server, wire):
 
 
 def test_empty_body(server, wire):
-    assert wire.send("DescribeDataSources", b"").json() == {"Results": []}
+    response = wire.send("DescribeDataSources", b"")
+    assert response.status_code == 200 and isinstance(response.json()["Results"], list), response.text
     response = wire.send("GetDataSource", b"")
     assert response.status_code == 400 and _code(response) == "InvalidInputException"
     assert "DataSourceId" in error_of(response)[1]
@@ -593,7 +669,8 @@ def test_moderate_nesting_is_a_type_error(server, wire):
 @pytest.mark.xfail(strict=True, reason="server bug: json.loads raises RecursionError on deeply nested "
                                        "bodies; wire.parse_body does not catch it, so the reply is a 500")
 @pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000,
-                                  b"{\"DataSourceId\": " + b"{\"a\": " * 5000 + b"1" + b"}" * 5001])
+                                  b"{\"DataSourceId\": " + b"{\"a\": " * 5000 + b"1" + b"}" * 5001],
+                         ids=["array-100000-deep", "member-5000-deep"])
 def test_deep_nesting(server, wire, body):
     response = wire.send("GetDataSource", body)
     assert response.status_code == 400, response.text
@@ -602,7 +679,7 @@ def test_deep_nesting(server, wire, body):
 
 def test_non_utf8_bytes(server, wire):
     for body in (b"{\"DataSourceId\": \"\xff\xfe\"}", b"\xff\xfe\xfd", b"{\"DataSourceId\": \"\xc3\x28\"}",
-                 "{\"DataSourceId\": \"x\"}".encode("utf-16"), "{}".encode("latin-1") + b"\xe9"):
+                 "{}".encode("latin-1") + b"\xe9"):
         response = wire.send("GetDataSource", body)
         assert response.status_code == 400, (body, response.text)
         assert _code(response) in {"SerializationException", "InvalidInputException"}
@@ -633,11 +710,12 @@ def test_lone_surrogate_escape(server, wire):
     assert _code(response) in {"InvalidInputException", "SerializationException"}
 
 
-def test_nul_character(server, wire):
+def test_nul_character(server, wire, request):
     """U+0000 is a legal JSON string character; PostgreSQL cannot store it."""
     if server.backend == "postgresql":
-        pytest.xfail("server bug: U+0000 in a stored member (DataSourceName) or a Describe filter value "
-                     "reaches PostgreSQL, which rejects NUL: 500")
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "server bug: U+0000 in a stored member (DataSourceName) or a Describe filter value "
+            "reaches PostgreSQL, which rejects NUL: 500")))
     name = "nul\x00name"
     response = wire.send("CreateDataSourceFromS3", {
         "DataSourceId": "nul-" + uuid.uuid4().hex[:8], "DataSourceName": name,
@@ -647,12 +725,18 @@ def test_nul_character(server, wire):
     assert response.status_code in (200, 400), response.text
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: an unknown member's name is echoed in full, so the "
-                                       "message exceeds the model's ErrorMessage max of 2048")
-def test_error_message_length_is_bounded(server, wire):
-    response = wire.send("GetDataSource", {"DataSourceId": "a", "X" * 5000: 1})
+@pytest.mark.xfail(strict=True, reason="server bug: error messages echo request values in full (an unknown "
+                                       "member's name, a rejected data location), so they exceed the "
+                                       "model's ErrorMessage max of 2048 characters")
+@pytest.mark.parametrize("operation, body", [
+    ("GetDataSource", {"DataSourceId": "a", "X" * 5000: 1}),
+    ("CreateDataSourceFromS3", {"DataSourceId": "long-location",
+                                "DataSpec": {"DataLocationS3": "file://host/" + "p" * 2030}}),
+])
+def test_error_message_length_is_bounded(server, wire, operation, body):
+    response = wire.send(operation, body)
     assert response.status_code == 400
-    error_of(response)
+    error_of(response, bounded=True)
 
 
 def test_unsigned_and_badly_signed_requests(server, wire):
@@ -670,6 +754,28 @@ def test_unsigned_and_badly_signed_requests(server, wire):
     SigV4Auth(wire.credentials, "machinelearning", "us-east-1").add_auth(request)
     response = wire.http.post(server.url + "/", content=b'{"Limit": 1}', headers=dict(request.headers.items()))
     assert response.status_code in (400, 403) and _code(response) == "InvalidSignatureException"
+
+
+@pytest.mark.xfail(strict=True, reason="server bug: AddTags reads tag['Key'] before checking that the "
+                                       "optional member is present, so a Tag without Key is a 500")
+def test_add_tags_without_key(server, wire):
+    response = wire.send("AddTags", {"ResourceId": "x", "ResourceType": "DataSource", "Tags": [{"Value": "v"}]})
+    assert response.status_code == 400, response.text
+    assert _code(response) in {"InvalidTagException", "InvalidInputException"}
+
+
+@pytest.mark.xfail(strict=True, reason="server bug: locations.local_path calls urlsplit, which raises "
+                                       "ValueError('Invalid IPv6 URL') for a file:// URI with '[' in its "
+                                       "host part; the ValueError becomes a 500")
+@pytest.mark.parametrize("operation, body", [
+    ("CreateDataSourceFromS3", {"DataSourceId": "bad-file-uri", "DataSpec": {"DataLocationS3": "file://[x/data.csv"}}),
+    ("CreateBatchPrediction", {"BatchPredictionId": "bad-file-uri", "MLModelId": "m", "BatchPredictionDataSourceId": "d",
+                               "OutputUri": "file://[::1/out/"}),
+])
+def test_unparsable_file_uri(server, wire, operation, body):
+    response = wire.send(operation, body)
+    assert response.status_code == 400, response.text
+    assert _code(response) == "InvalidInputException"
 
 
 def test_server_survived_regressions(server, wire):

@@ -588,21 +588,10 @@ def hash_numbers(values):
 
 
 @numba.njit(nogil=True, cache=True)
-def grid_count(values, levels, edges, table):
-    """table[bin, level] += 1 per value, bin as numpy.searchsorted(edges, v, side="right").
-
-    One pass with no index arrays: the table is small and stays in cache,
-    while searchsorted followed by bincount wrote and re-read two arrays
-    the size of the chunk.
-    """
-    m = len(edges)
-    for i in range(len(values)):
-        v = values[i]
-        lo, hi = 0, m
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if edges[mid] <= v:
-                lo = mid + 1
-            else:
-                hi = mid
-        table[lo, levels[i]] += 1
+def sum_and_squares(values):
+    total = 0.0
+    squares = 0.0
+    for v in values:
+        total += v
+        squares += v * v
+    return total, squares

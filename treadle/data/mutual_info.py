@@ -148,19 +148,26 @@ class Contingency:
 
         `labels` is a list, or an array of integer keys (value hashes).
         """
-        picked = labels[used] if isinstance(labels, np.ndarray) else None
-        if len(self.rows) < self.row_limit or len(used) <= 64 or picked is None:
-            keys = picked.tolist() if picked is not None else [labels[r] for r in used.tolist()]
-            return np.array([self._index(self.rows, key, self.row_limit) for key in keys], dtype=np.int64)
-        # The table is full: no key can be added any more, so only a lookup
-        # remains, and a big chunk of new keys (an ID column) all go to OTHER
-        # without a Python call each.
+        if not isinstance(labels, np.ndarray):
+            return np.array([self._index(self.rows, labels[r], self.row_limit) for r in used.tolist()],
+                            dtype=np.int64)
+        # Known keys are looked up all at once and only new keys take a
+        # Python call each, until the table is full; then the rest go to
+        # OTHER together. A chunk of an ID column is all new keys.
+        picked = labels[used]
+        out = np.full(len(picked), -1, dtype=np.int64)
         known, slots = self._known_keys()
-        other = self._index(self.rows, OTHER, None)
-        if not len(known):
-            return np.full(len(picked), other, dtype=np.int64)
-        at = np.minimum(np.searchsorted(known, picked), len(known) - 1)
-        return np.where(known[at] == picked, slots[at], other).astype(np.int64)
+        if len(known):
+            at = np.minimum(np.searchsorted(known, picked), len(known) - 1)
+            hit = known[at] == picked
+            out[hit] = slots[at[hit]]
+        new = np.flatnonzero(out < 0)
+        room = max(self.row_limit - len(self.rows), 0)
+        for i in new[:room].tolist():
+            out[i] = self._index(self.rows, int(picked[i]), self.row_limit)
+        if len(new) > room:
+            out[new[room:]] = self._index(self.rows, OTHER, None)
+        return out
 
     def _known_keys(self) -> tuple[np.ndarray, np.ndarray]:
         if getattr(self, "_cached_rows", -1) != len(self.rows):

@@ -201,11 +201,16 @@ class NumericSummary:
         if not len(values):
             return
         self.count += len(values)
-        self.min = min(self.min, float(values.min()))
-        self.max = max(self.max, float(values.max()))
-        self.sum += float(values.sum())
-        self.sum_sq += float(np.dot(values, values))
-        self.kll.update(values)
+        # No np.dot: it calls BLAS, whose idle threads then spin and took
+        # about as much CPU as the whole ingest, competing with its workers.
+        # Sorted input also makes the sketch's own sorting cheaper.
+        ordered = np.sort(values)
+        self.min = min(self.min, float(ordered[0]))
+        self.max = max(self.max, float(ordered[-1]))
+        total, squares = kernels.sum_and_squares(values)
+        self.sum += total
+        self.sum_sq += squares
+        self.kll.update(ordered)
 
     def merge(self, other: NumericSummary) -> None:
         self.count += other.count

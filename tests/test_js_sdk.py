@@ -106,10 +106,6 @@ def test_js_sdk_smoke(run):
     assert ml_id in predict["message"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: error bodies carry the model's numeric `code` member (404) and no X-Amzn-ErrorType "
-    "header; the JS SDK takes the error name from the header, else from body.code before __type, so "
-    "the error's name is 404, not ResourceNotFoundException"))
 def test_js_sdk_error_names(run):
     prefix, started, summary = run
     missing = summary["unknownModel"]

@@ -6,8 +6,9 @@ server. Valid requests must succeed or fail with a semantic error the
 operation may legitimately return; invalid ones must get a 400 naming the
 offending member. Nothing may produce a 500, hang, or take the server down.
 
-Generated text excludes U+0000 and lone surrogates: those are covered by the
-explicit regression cases at the end (see the xfail reasons there).
+Generated valid text excludes U+0000 and lone surrogates, which Treadle
+rejects as invalid input (PostgreSQL cannot store NUL; a lone surrogate is
+not UTF-8); explicit regression cases at the end cover them.
 """
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import json
 import sys
 import unicodedata
 import uuid
-from urllib.parse import urlsplit
 
 import botocore.session
 import httpx
@@ -25,7 +25,7 @@ import regex
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from hypothesis import HealthCheck, Phase, assume, event, given, settings
+from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
 from treadle.protocol.validation import PATTERN_OVERRIDES
@@ -482,33 +482,6 @@ PROPERTY_SETTINGS = settings(
 # ---------------------------------------------------------------------------
 # Properties
 
-def avoid_known_bugs(operation: str, request: dict) -> bool:
-    """Steer shape-valid requests away from server bugs pinned by xfail tests
-    below (drop each clause when its bug is fixed); False if the request
-    cannot be used."""
-    if operation == "AddTags":   # test_add_tags_without_key
-        for tag in request.get("Tags", []):
-            tag.setdefault("Key", "key")
-    for text in _strings(request):
-        if text.startswith("file://"):
-            try:
-                urlsplit(text)
-            except ValueError:
-                return False   # test_unparsable_file_uri
-    return True
-
-
-def _strings(value):
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-
-
 def test_semantic_error_table_is_derived_from_the_model():
     assert set(SEMANTIC_ERRORS) == set(OPERATIONS)
     for operation, codes in SEMANTIC_ERRORS.items():
@@ -522,7 +495,6 @@ def test_semantic_error_table_is_derived_from_the_model():
 def test_valid_requests(server, wire, pool, operation, data):
     op = MODEL.operation_model(operation)
     request = data.draw(valid(op.input_shape, pool), label="request")
-    assume(avoid_known_bugs(operation, request))
     response = wire.send(operation, request)
     assert response.status_code != 500, (response.text, server.log_text()[-2000:])
     event("200" if response.status_code == 200 else response.json().get("__type", "").rsplit("#")[-1])
@@ -666,8 +638,6 @@ def test_moderate_nesting_is_a_type_error(server, wire):
     assert code == "InvalidInputException" and "DataSourceId" in message
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: json.loads raises RecursionError on deeply nested "
-                                       "bodies; wire.parse_body does not catch it, so the reply is a 500")
 @pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000,
                                   b"{\"DataSourceId\": " + b"{\"a\": " * 5000 + b"1" + b"}" * 5001],
                          ids=["array-100000-deep", "member-5000-deep"])
@@ -694,15 +664,11 @@ def test_non_finite_numbers(server, wire):
         assert _code(response) in {"InvalidInputException", "SerializationException"}
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: the validator accepts an integral float for an "
-                                       "integer member (Limit 5.0) but Describe* then slices with it: 500")
 def test_integral_float_limit(server, wire):
     response = wire.send("DescribeDataSources", b'{"Limit": 5.0}')
     assert response.status_code in (200, 400), response.text
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: a JSON string with a lone surrogate escape passes "
-                                       "validation and the UTF-8 encode in the database driver fails: 500")
 def test_lone_surrogate_escape(server, wire):
     body = b'{"DataSourceId": "sur", "DataSourceName": "x\\ud800y", "DataSpec": {"DataLocationS3": "s3://b/k"}}'
     response = wire.send("CreateDataSourceFromS3", body)
@@ -712,10 +678,6 @@ def test_lone_surrogate_escape(server, wire):
 
 def test_nul_character(server, wire, request):
     """U+0000 is a legal JSON string character; PostgreSQL cannot store it."""
-    if server.backend == "postgresql":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "server bug: U+0000 in a stored member (DataSourceName) or a Describe filter value "
-            "reaches PostgreSQL, which rejects NUL: 500")))
     name = "nul\x00name"
     response = wire.send("CreateDataSourceFromS3", {
         "DataSourceId": "nul-" + uuid.uuid4().hex[:8], "DataSourceName": name,
@@ -725,9 +687,6 @@ def test_nul_character(server, wire, request):
     assert response.status_code in (200, 400), response.text
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: error messages echo request values in full (an unknown "
-                                       "member's name, a rejected data location), so they exceed the "
-                                       "model's ErrorMessage max of 2048 characters")
 @pytest.mark.parametrize("operation, body", [
     ("GetDataSource", {"DataSourceId": "a", "X" * 5000: 1}),
     ("CreateDataSourceFromS3", {"DataSourceId": "long-location",
@@ -756,17 +715,12 @@ def test_unsigned_and_badly_signed_requests(server, wire):
     assert response.status_code in (400, 403) and _code(response) == "InvalidSignatureException"
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: AddTags reads tag['Key'] before checking that the "
-                                       "optional member is present, so a Tag without Key is a 500")
 def test_add_tags_without_key(server, wire):
     response = wire.send("AddTags", {"ResourceId": "x", "ResourceType": "DataSource", "Tags": [{"Value": "v"}]})
     assert response.status_code == 400, response.text
     assert _code(response) in {"InvalidTagException", "InvalidInputException"}
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: locations.local_path calls urlsplit, which raises "
-                                       "ValueError('Invalid IPv6 URL') for a file:// URI with '[' in its "
-                                       "host part; the ValueError becomes a 500")
 @pytest.mark.parametrize("operation, body", [
     ("CreateDataSourceFromS3", {"DataSourceId": "bad-file-uri", "DataSpec": {"DataLocationS3": "file://[x/data.csv"}}),
     ("CreateBatchPrediction", {"BatchPredictionId": "bad-file-uri", "MLModelId": "m", "BatchPredictionDataSourceId": "d",

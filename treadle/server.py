@@ -78,8 +78,30 @@ def _mount_waiting_endpoints(services: Services, job=None, status=None) -> None:
 
 
 def _response(status: int, payload: dict, request_id: str) -> Response:
-    return Response(wire.encode(payload), status_code=status, media_type=wire.CONTENT_TYPE,
-                    headers={"x-amzn-RequestId": request_id})
+    headers = {"x-amzn-RequestId": request_id}
+    if status >= 400 and "__type" in payload:
+        # The JavaScript SDK takes the error's name from this header before
+        # the body (where it would otherwise find the numeric `code`).
+        headers["x-amzn-ErrorType"] = payload["__type"].rsplit("#", 1)[-1]
+    return Response(wire.encode(payload), status_code=status, media_type=wire.CONTENT_TYPE, headers=headers)
+
+
+_CONTENT_TYPE = wire.CONTENT_TYPE.encode()
+
+
+class _App(Starlette):
+    """Starlette for the GET routes and the lifespan; every POST goes
+    straight to the API handler."""
+
+    def __init__(self, api, **kwargs):
+        super().__init__(**kwargs)
+        self._api = api
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            await self._api(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def _request_url(request: Request) -> str:
@@ -97,17 +119,34 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     services.wake_jobs = runner.wake
     metrics = Metrics(services.engine, lambda: services.serving.loaded_count())
 
-    async def api(request: Request) -> Response:
+    async def api(scope, receive, send) -> None:
+        """The AWS JSON API: every POST, whatever its path (the JavaScript
+        SDK keeps the EndpointUrl's path for Predict). A raw ASGI handler:
+        Starlette's routing, middleware, Request and Response objects cost
+        about as much as scoring a Predict does."""
         started = time.perf_counter()
         request_id = str(uuid.uuid4())
         operation, principal, status = "-", None, 200
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
         try:
-            body = await request.body()
             if len(body) > MAX_BODY:
                 raise errors.SerializationException(f"The request body exceeds {MAX_BODY} bytes")
-            principal = authenticator.authenticate(request.method, _request_url(request), request.headers, body)
-            operation = wire.operation_from_target(request.headers.get("x-amz-target"))
-            wire.check_content_type(request.headers.get("content-type"))
+            # As Starlette's Headers: names arrive lower-cased; a repeated
+            # header counts with its last value.
+            headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+            raw_path = scope.get("raw_path")
+            path = raw_path.decode("latin-1") if raw_path is not None else scope["path"]
+            principal = authenticator.verify("POST", path, scope.get("query_string", b"").decode("latin-1"),
+                                             headers, body)
+            operation = wire.operation_from_target(headers.get("x-amz-target"))
+            wire.check_content_type(headers.get("content-type"))
             params = validate_input(operation, wire.parse_body(body))
             result = None
             if operation == "Predict":
@@ -116,7 +155,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
                 result = services.serving.predict_cached(principal.account, params["MLModelId"], params["Record"])
             if result is None:
                 result = await run_in_threadpool(OPERATIONS[operation], Call(services, principal), params)
-            response = _response(200, result, request_id)
+            response = None
+            payload = wire.encode(result)
         except errors.ServiceError as error:
             status = error.status
             response = _response(status, error.body(), request_id)
@@ -130,7 +170,15 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         event(log, "request", operation=operation, status=status,
               duration_ms=round(elapsed * 1000, 2),
               account=principal.account if principal else None, request_id=request_id)
-        return response
+        if response is not None:
+            await response(scope, receive, send)
+            return
+        # What _response's Starlette Response would send, without building one.
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"x-amzn-requestid", request_id.encode()),
+                                (b"content-length", str(len(payload)).encode()),
+                                (b"content-type", _CONTENT_TYPE)]})
+        await send({"type": "http.response.body", "body": payload})
 
     async def logs(request: Request) -> Response:
         account = request.path_params["account"]
@@ -201,11 +249,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
               methods=["GET"]),
         Route("/evaluations/{entity_id}/insights", entity_json("Evaluation", "_insights", "insights"),
               methods=["GET"]),
-        Route("/", api, methods=["POST"]),
-        # The JavaScript SDK keeps the EndpointUrl's path for Predict.
-        Route("/{path:path}", api, methods=["POST"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = _App(api, routes=routes, lifespan=lifespan)
     app.state.services = services
     app.state.runner = runner
     return app

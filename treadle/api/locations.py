@@ -13,7 +13,11 @@ from ..protocol.errors import InvalidInputException
 def local_path(uri: str, allowed: list[Path]) -> Path:
     """Resolve a file:// URI (following `..` and links) and insist it lies
     below an allowed directory."""
-    if urlsplit(uri).netloc not in ("", "localhost"):
+    try:
+        netloc = urlsplit(uri).netloc
+    except ValueError as error:
+        raise InvalidInputException(f"{_short(uri)} is not a valid URI: {error}")
+    if netloc not in ("", "localhost"):
         raise InvalidInputException(f"{uri} must be a local file:// URI (file:///path)")
     if not allowed:
         raise InvalidInputException(
@@ -22,6 +26,10 @@ def local_path(uri: str, allowed: list[Path]) -> Path:
         return data_locations.local_path(uri, allowed)
     except data_locations.LocationError as error:
         raise InvalidInputException(str(error))
+
+
+def _short(uri: str) -> str:
+    return uri if len(uri) <= 200 else uri[:197] + "..."
 
 
 def check_location(member: str, uri: str, allowed: list[Path], output: bool = False) -> None:

@@ -14,10 +14,10 @@ def _check_keys(keys) -> None:
 
 def add(call: Call, params: dict) -> dict:
     kind, resource_id = params["ResourceType"], params["ResourceId"]
-    pairs = {tag["Key"]: tag.get("Value") for tag in params["Tags"]}
     missing = [i + 1 for i, tag in enumerate(params["Tags"]) if "Key" not in tag]
     if missing:
         raise errors.InvalidTagException(f"Tags.{missing[0]} has no Key")
+    pairs = {tag["Key"]: tag.get("Value") for tag in params["Tags"]}
     _check_keys(pairs)
     require_live(call, kind, resource_id)
     store = call.entities

@@ -19,7 +19,9 @@ class ServiceError(Exception):
         self.message = message
 
     def body(self) -> dict:
-        body = {"__type": f"com.amazonaws.machinelearning#{self.code}", "message": self.message}
+        # The model caps ErrorMessage at 2048 characters.
+        message = self.message if len(self.message) <= 2048 else self.message[:2045] + "..."
+        body = {"__type": f"com.amazonaws.machinelearning#{self.code}", "message": message}
         if self.numeric_code is not None:
             body["code"] = self.numeric_code
         return body

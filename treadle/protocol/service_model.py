@@ -18,6 +18,7 @@ def service_model() -> ServiceModel:
     return botocore.session.get_session().get_service_model(SERVICE_NAME)
 
 
+@functools.cache
 def target_prefix() -> str:
     return service_model().metadata["targetPrefix"]
 

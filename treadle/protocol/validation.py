@@ -45,6 +45,24 @@ def _describe_type(value) -> str:
             list: "list", dict: "object", type(None): "null"}.get(type(value), type(value).__name__)
 
 
+def _is_text(value: str) -> bool:
+    # PostgreSQL text cannot hold NUL, and unpaired surrogates (JSON "\ud800")
+    # cannot be stored as UTF-8 anywhere.
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(name: str) -> str:
+    """A caller-chosen name as it may appear in a message: short, printable."""
+    name = name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return name if len(name) <= 64 else name[:61] + "..."
+
+
 class _Collector:
     def __init__(self):
         self.errors: list[str] = []
@@ -67,6 +85,9 @@ def _check(shape: Shape, value, path: str, out: _Collector) -> None:
         if not isinstance(value, str):
             out.add(path, f"Member must be a string, not a {_describe_type(value)}")
             return
+        if not _is_text(value):
+            out.add(path, "Member must be Unicode text without NUL characters or unpaired surrogates")
+            return
         _check_length(shape, len(value), path, "length", out)
         enum = shape.metadata.get("enum")
         if enum and value not in enum:
@@ -77,11 +98,8 @@ def _check(shape: Shape, value, path: str, out: _Collector) -> None:
                           f"{PATTERN_OVERRIDES.get(shape.name, shape.metadata.get('pattern'))}")
     elif kind in ("integer", "long"):
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)
-            else:
-                out.add(path, f"Member must be an integer, not a {_describe_type(value)}")
-                return
+            out.add(path, f"Member must be an integer, not a {_describe_type(value)}")
+            return
         _check_range(shape, value, path, out)
     elif kind in ("float", "double"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -107,8 +125,8 @@ def _check(shape: Shape, value, path: str, out: _Collector) -> None:
             return
         _check_length(shape, len(value), path, "length", out)
         for key, item in value.items():
-            _check(shape.key, key, f"{path}.{key}.key", out)
-            _check(shape.value, item, f"{path}.{key}.value", out)
+            _check(shape.key, key, f"{path}.{_shown(key)}.key", out)
+            _check(shape.value, item, f"{path}.{_shown(key)}.value", out)
     else:  # timestamps and blobs never appear in this service's inputs
         out.add(path, f"Member has unsupported type {kind}")
 
@@ -137,7 +155,7 @@ def _check_structure(shape: Shape, value: dict, prefix: str, out: _Collector) ->
     for name, item in value.items():
         member = members.get(name)
         if member is None:
-            out.errors.append(f"Unknown member '{prefix}{name}'")
+            out.errors.append(f"Unknown member '{prefix}{_shown(name)}'")
             continue
         if item is None and name not in shape.required_members:
             continue  # JSON null for an optional member means "absent"

@@ -33,6 +33,8 @@ def parse_body(body: bytes):
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise errors.SerializationException(f"The request body is not valid JSON: {error}")
+    except RecursionError:
+        raise errors.SerializationException("The request body is nested too deeply")
 
 
 def encode(payload: dict) -> bytes:

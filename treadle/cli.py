@@ -46,16 +46,23 @@ def serve(args) -> int:
     return 0
 
 
-def credentials(args) -> int:
+def _open_store(args, store_class):
+    """An operator store (credentials, databases) on the server's metadata
+    database, migrated first so the CLI works before the first `serve`."""
     from .store import db
-    from .store.credentials import CredentialStore
     from .store.secrets import MasterKey
 
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = db.create_engine(settings.effective_database_url)
     db.migrate(engine)
-    store = CredentialStore(engine, MasterKey.load(settings.data_dir))
+    return store_class(engine, MasterKey.load(settings.data_dir))
+
+
+def credentials(args) -> int:
+    from .store.credentials import CredentialStore
+
+    store = _open_store(args, CredentialStore)
     if args.action == "create":
         try:
             key = store.create(args.user, args.account)
@@ -77,15 +84,9 @@ def credentials(args) -> int:
 
 
 def databases(args) -> int:
-    from .store import db
     from .store.databases import DatabaseRegistry
-    from .store.secrets import MasterKey
 
-    settings = _settings(args)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = db.create_engine(settings.effective_database_url)
-    db.migrate(engine)
-    registry = DatabaseRegistry(engine, MasterKey.load(settings.data_dir))
+    registry = _open_store(args, DatabaseRegistry)
     if args.action == "add":
         try:
             kind = registry.add(args.identifier, args.url)

@@ -55,42 +55,33 @@ def _seal_credentials(call: Call, credentials: dict) -> str:
     return call.services.master_key.seal(json.dumps(credentials))
 
 
-def create_from_rds(call: Call, params: dict) -> dict:
-    spec = params["RDSData"]
-    check_location("RDSData.S3StagingLocation", spec["S3StagingLocation"],
+def _create_from_sql(call: Call, params: dict, spec_member: str, source_type: str, metadata: tuple[str, dict]) -> dict:
+    """RDS and Redshift datasources: the query is run and staged by the job."""
+    spec = params[spec_member]
+    check_location(f"{spec_member}.S3StagingLocation", spec["S3StagingLocation"],
                    call.services.settings.allowed_local_paths, output=True)
     _check_spec(call, spec, "DataSchemaUri")
     doc = _document(call, params, None, spec)
     doc["RoleARN"] = params["RoleARN"]
-    doc["RDSMetadata"] = {
-        "Database": spec["DatabaseInformation"],
-        "DatabaseUserName": spec["DatabaseCredentials"]["Username"],
-        "SelectSqlQuery": spec["SelectSqlQuery"],
-        "ResourceRole": spec["ResourceRole"],
-        "ServiceRole": spec["ServiceRole"],
-    }
-    doc["_source"] = {"type": "rds", "S3StagingLocation": spec["S3StagingLocation"],
+    member, fields = metadata
+    doc[member] = {**fields, "DatabaseUserName": spec["DatabaseCredentials"]["Username"],
+                   "SelectSqlQuery": spec["SelectSqlQuery"]}
+    doc["_source"] = {"type": source_type, "S3StagingLocation": spec["S3StagingLocation"],
                       "DataSchemaUri": spec.get("DataSchemaUri"),
                       "credentials": _seal_credentials(call, spec["DatabaseCredentials"])}
-    return create_entity(call, KIND, params["DataSourceId"], _without_password(call, params, "RDSData"), doc)
+    return create_entity(call, KIND, params["DataSourceId"], _without_password(call, params, spec_member), doc)
+
+
+def create_from_rds(call: Call, params: dict) -> dict:
+    spec = params["RDSData"]
+    return _create_from_sql(call, params, "RDSData", "rds", ("RDSMetadata", {
+        "Database": spec["DatabaseInformation"], "ResourceRole": spec["ResourceRole"],
+        "ServiceRole": spec["ServiceRole"]}))
 
 
 def create_from_redshift(call: Call, params: dict) -> dict:
-    spec = params["DataSpec"]
-    check_location("DataSpec.S3StagingLocation", spec["S3StagingLocation"],
-                   call.services.settings.allowed_local_paths, output=True)
-    _check_spec(call, spec, "DataSchemaUri")
-    doc = _document(call, params, None, spec)
-    doc["RoleARN"] = params["RoleARN"]
-    doc["RedshiftMetadata"] = {
-        "RedshiftDatabase": spec["DatabaseInformation"],
-        "DatabaseUserName": spec["DatabaseCredentials"]["Username"],
-        "SelectSqlQuery": spec["SelectSqlQuery"],
-    }
-    doc["_source"] = {"type": "redshift", "S3StagingLocation": spec["S3StagingLocation"],
-                      "DataSchemaUri": spec.get("DataSchemaUri"),
-                      "credentials": _seal_credentials(call, spec["DatabaseCredentials"])}
-    return create_entity(call, KIND, params["DataSourceId"], _without_password(call, params, "DataSpec"), doc)
+    return _create_from_sql(call, params, "DataSpec", "redshift", ("RedshiftMetadata", {
+        "RedshiftDatabase": params["DataSpec"]["DatabaseInformation"]}))
 
 
 def _without_password(call: Call, params: dict, spec_member: str) -> dict:

@@ -112,3 +112,34 @@ def test_js_sdk_error_names(run):
     assert missing["succeeded"] is False, missing
     assert missing["name"] == "ResourceNotFoundException", missing
     assert missing["httpStatusCode"] == 400 and missing["message"]
+
+
+def test_js_sdk_predicts_all_model_types(node, server, tmp_path_factory):
+    """The SDK's Predict goes to PredictEndpoint and parses each response
+    shape the same way boto3 does."""
+    from test_realtime import RECORD, ready, train
+
+    ml = server.client()
+    models = [train(ml, server, tmp_path_factory, kind) for kind in ("BINARY", "MULTICLASS", "REGRESSION")]
+    for model_id in models:
+        ml.create_realtime_endpoint(MLModelId=model_id)
+    targets = [{"modelId": m, "endpointUrl": ready(ml, m)["EndpointUrl"]} for m in models]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": server.default_keys.access_key_id,
+                "AWS_SECRET_ACCESS_KEY": server.default_keys.secret_access_key,
+                "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                "TREADLE_MODELS": json.dumps(targets), "TREADLE_RECORD": json.dumps(RECORD)})
+    done = subprocess.run([node, str(JS_DIR / "predict.mjs")], cwd=JS_DIR, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    from_js = json.loads(done.stdout.strip().splitlines()[-1])
+    from_boto = [ml.predict(MLModelId=t["modelId"], Record=RECORD, PredictEndpoint=t["endpointUrl"])["Prediction"]
+                 for t in targets]
+    for js, boto in zip(from_js, from_boto):
+        assert js["details"] == boto["details"]
+        if "predictedValue" in boto:
+            assert js["predictedValue"] == pytest.approx(boto["predictedValue"])
+        else:
+            assert js["predictedLabel"] == boto["predictedLabel"]
+            assert js["predictedScores"] == pytest.approx(boto["predictedScores"])
+    assert [p["details"]["PredictiveModelType"] for p in from_js] == ["BINARY", "MULTICLASS", "REGRESSION"]

@@ -181,3 +181,31 @@ def test_target_type_mismatch_fails_the_model(ml, server, folder):
     with pytest.raises(ClientError) as excinfo:
         ml.create_ml_model(MLModelId=unique("ml"), MLModelType="BINARY", TrainingDataSourceId=ds_id)
     assert "BINARY target" in excinfo.value.response["Error"]["Message"]
+
+
+def test_waiters_and_recipe_uri(ml, server, folder):
+    """The four waiters succeed once objects are COMPLETED; a recipe can come
+    from an allowed local path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = folder / "waiters.csv"
+    write_dataset(data, 800, "BINARY", seed=6)
+    recipe_file = folder / "recipe.json"
+    recipe_file.write_text(RECIPE)
+    ds_id = datasource(ml, data, "BINARY")
+    ml.get_waiter("data_source_available").wait(
+        FilterVariable="DataLocationS3", EQ=data.as_uri(), WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    model_id, ev_id, bp_id = unique("ml"), unique("ev"), unique("bp")
+    ml.create_ml_model(MLModelId=model_id, MLModelType="BINARY", TrainingDataSourceId=ds_id,
+                       RecipeUri=recipe_file.as_uri())
+    ml.create_evaluation(EvaluationId=ev_id, MLModelId=model_id, EvaluationDataSourceId=ds_id)
+    ml.create_batch_prediction(BatchPredictionId=bp_id, MLModelId=model_id, BatchPredictionDataSourceId=ds_id,
+                               OutputUri=(folder / unique("w")).as_uri() + "/")
+    fast = {"Delay": 1, "MaxAttempts": 300}
+    ml.get_waiter("ml_model_available").wait(FilterVariable="TrainingDataSourceId", EQ=ds_id, WaiterConfig=fast)
+    ml.get_waiter("evaluation_available").wait(FilterVariable="MLModelId", EQ=model_id, WaiterConfig=fast)
+    ml.get_waiter("batch_prediction_available").wait(FilterVariable="MLModelId", EQ=model_id, WaiterConfig=fast)
+    assert ml.get_ml_model(MLModelId=model_id, Verbose=True)["Recipe"] == RECIPE
+    # The evaluation used its training data: the held-out-data alert fires.
+    status, body = signed_get(f"{server.url}/evaluations/{ev_id}/insights", server.default_keys)
+    alerts = {a["name"]: a["fired"] for a in body["Insights"]["alerts"]}
+    assert alerts["Evaluation of ML model is done on held-out data"] is True

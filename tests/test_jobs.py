@@ -104,3 +104,36 @@ def test_sigterm_stops_cleanly(fresh_server):
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=30) == 0
     assert "Traceback" not in server.log_text()
+
+
+def test_training_killed_with_its_server_is_run_again(fresh_server, tmp_path_factory):
+    """SIGKILL the server mid-training: the worker dies with it, and the
+    restarted server trains the model again to completion."""
+    import psutil
+
+    from learning_data import schema, write_dataset
+
+    folder = tmp_path_factory.getbasetemp()
+    server_lease = 5
+    server = fresh_server("--jobs", "1", "--job-lease-seconds", str(server_lease), "--allow-local-path", str(folder))
+    ml = server.client()
+    data = folder / unique("big")
+    write_dataset(data, 60000, "BINARY", seed=7)
+    ds_id, model_id = unique("ds"), unique("ml")
+    ml.create_data_source_from_s3(DataSourceId=ds_id, ComputeStatistics=True,
+                                  DataSpec={"DataLocationS3": data.as_uri(), "DataSchema": schema("BINARY")})
+    ml.create_ml_model(MLModelId=model_id, MLModelType="BINARY", TrainingDataSourceId=ds_id,
+                       Parameters={"sgd.maxPasses": "50"})
+    wait_for(lambda: ml.get_ml_model(MLModelId=model_id)["Status"] == "INPROGRESS", timeout=120,
+             message="training to start")
+    workers = psutil.Process(server.process.pid).children(recursive=True)
+    server.stop(kill=True)
+    psutil.wait_procs(workers, timeout=20)
+    assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
+    time.sleep(server_lease)
+    server.restart()
+    ml = server.client()
+    done = settled(ml, ml.get_ml_model, "MLModelId", model_id)
+    assert done["Status"] == "COMPLETED", done.get("Message")
+    log = urllib.request.urlopen(done["LogUri"], timeout=10).read().decode()
+    assert "attempt 2" in log

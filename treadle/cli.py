@@ -33,7 +33,7 @@ def serve(args) -> int:
         args, host=args.host, port=args.port, public_url=args.public_url,
         artifacts_url=args.artifacts_url, allowed_local_paths=args.allow_local_path or [],
         auth=args.auth, job_concurrency=args.jobs or (os.cpu_count() or 1),
-        peak_requests_per_second=args.peak_requests_per_second)
+        peak_requests_per_second=args.peak_requests_per_second, job_lease_seconds=args.job_lease_seconds)
     configure(args.log_level.upper())
     app = create_app(settings)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the
@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=None, help="concurrent jobs (default: the CPU count)")
     p.add_argument("--peak-requests-per-second", type=int, default=200,
                    help="per-endpoint Predict rate limit (PeakRequestsPerSecond)")
+    p.add_argument("--job-lease-seconds", type=float, default=30.0,
+                   help="how long a running job's claim lasts without renewal; after a crash its job "
+                        "is run again once the lease has run out")
     p.add_argument("--log-level", default="info")
     p.set_defaults(func=serve)
 

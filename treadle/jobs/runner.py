@@ -8,7 +8,9 @@ import concurrent.futures as cf
 import logging
 import multiprocessing
 import os
+import signal
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -18,6 +20,18 @@ from .queue import JobQueue, JobRef
 from .worker import run_job
 
 log = logging.getLogger("treadle.jobs")
+
+
+def _die_with_parent() -> None:
+    """A worker must not outlive a server that was killed: its job is handed
+    to another run, and a stray worker finishing later would race it."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
 
 
 class JobRunner(Protocol):
@@ -47,7 +61,8 @@ class LocalJobRunner:
     def _new_executor(self) -> cf.ProcessPoolExecutor:
         # spawn, not fork: the server process has threads and open sockets.
         return cf.ProcessPoolExecutor(max_workers=self.settings.job_concurrency,
-                                      mp_context=multiprocessing.get_context("spawn"))
+                                      mp_context=multiprocessing.get_context("spawn"),
+                                      initializer=_die_with_parent)
 
     def wake(self) -> None:
         self._wake.set()

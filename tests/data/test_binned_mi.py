@@ -125,3 +125,29 @@ def test_categorical_target_levels():
     stats = ingest([bytes_source("c.csv", data)], schema, chunk_bytes=8000, workers=2).statistics
     found = stats["attributes"][0]["binned_mutual_information"]
     assert found["10"] == pytest.approx(direct_mi(x, label, 10), rel=0.05, abs=0.003)
+
+
+def test_parallel_sequential_and_pickled_builders_agree():
+    import pickle
+
+    from treadle.data.records import RecordReader
+    from treadle.data.statistics import StatisticsBuilder
+
+    frame = make_frame(n=8000, seed=2)
+    data = frame.to_csv(index=False).encode()
+    one = ingest([bytes_source("b.csv", data)], SCHEMA, workers=1, chunk_bytes=15000).statistics
+    many = ingest([bytes_source("b.csv", data)], SCHEMA, workers=3, chunk_bytes=15000).statistics
+    chunks = list(RecordReader([bytes_source("b.csv", data)], SCHEMA, chunk_bytes=15000))
+    first = StatisticsBuilder(SCHEMA)
+    first.update(chunks[0])
+    left, right = first.fork(), first.fork()
+    for i, chunk in enumerate(chunks[1:]):
+        (left if i % 2 else right).update(chunk)
+    first.merge(pickle.loads(pickle.dumps(left)))
+    first.merge(pickle.loads(pickle.dumps(right)))
+    merged = first.result()
+    for stats in (many, merged):
+        for a, b in zip(one["attributes"], stats["attributes"]):
+            if a["type"] == "NUMERIC" and a["name"] != "y":
+                assert a["distinct"] == b["distinct"]
+                assert a["binned_mutual_information"] == pytest.approx(b["binned_mutual_information"], abs=1e-12)

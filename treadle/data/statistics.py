@@ -284,7 +284,12 @@ class StatisticsBuilder:
         if not t_valid.any():
             return
         t_codes = t_codes[t_valid]
-        t_levels = np.array([self._level(label) for label in t_labels], dtype=np.int64)[t_codes]
+        # Only labels that occur take a level, so that an empty (invalid)
+        # target label does not use up one of the TARGET_CLASSES levels.
+        level_of = np.zeros(len(t_labels), dtype=np.int64)
+        for code in np.unique(t_codes).tolist():
+            level_of[code] = self._level(t_labels[code])
+        t_levels = level_of[t_codes]
         for name, table in self.joint.items():
             kind = self.schema.type_of(name)
             if kind == "NUMERIC":

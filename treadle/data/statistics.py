@@ -339,7 +339,7 @@ class StatisticsBuilder:
         edges = self.layout[key]
         table = self._binned_table(name, len(edges) + 1)
         levels = t_levels[keep]
-        present = np.unique(levels) if len(self.levels) > 1 else np.zeros(1, dtype=np.int64)
+        present = np.flatnonzero(np.bincount(levels, minlength=len(self.levels)))
         if len(present) > 8:
             np.add.at(table, (np.searchsorted(edges, values, side="right"), levels), 1)
             return

@@ -135,13 +135,27 @@ class Contingency:
         joint = np.bincount(row_codes * nc + col_codes, minlength=nr * nc).reshape(nr, nc)
         used_rows = np.flatnonzero(joint.sum(axis=1))
         used_cols = np.flatnonzero(joint.sum(axis=0))
-        # Bigger local buckets claim global slots first, so the capped
-        # category table keeps the values that matter most in this chunk.
-        used_rows = used_rows[np.argsort(-joint[used_rows].sum(axis=1), kind="stable")]
+        if len(self.rows) < self.row_limit:
+            # Bigger local buckets claim global slots first, so the capped
+            # category table keeps the values that matter most in this chunk.
+            # (Once the table is full nothing is claimed, and the sort of an
+            # ID column's chunk was wasted.)
+            used_rows = used_rows[np.argsort(-joint[used_rows].sum(axis=1), kind="stable")]
         gr = self._map_rows(row_labels, used_rows)
         gc = np.array([self._index(self.cols, col_labels[c], self.row_limit) for c in used_cols.tolist()])
         self._grow()
-        np.add.at(self.counts, (gr[:, None], gc[None, :]), joint[np.ix_(used_rows, used_cols)])
+        self._accumulate(gr, gc, joint[np.ix_(used_rows, used_cols)])
+
+    def _accumulate(self, gr: np.ndarray, gc: np.ndarray, block: np.ndarray) -> None:
+        if len(gr) <= 64:
+            np.add.at(self.counts, (gr[:, None], gc[None, :]), block)
+            return
+        # Many local rows share the OTHER slot; a weighted bincount adds them
+        # up faster than ufunc.at (float64 is exact below 2**53).
+        shape = self.counts.shape
+        flat = (gr[:, None] * shape[1] + gc[None, :]).ravel()
+        summed = np.bincount(flat, weights=block.ravel(), minlength=shape[0] * shape[1])
+        self.counts += summed.reshape(shape).astype(np.int64)
 
     def _map_rows(self, labels, used: np.ndarray) -> np.ndarray:
         """Global row index for each used local label, claiming free slots in `used` order.

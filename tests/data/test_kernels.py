@@ -80,3 +80,10 @@ def test_hyperloglog_estimate(n):
         part = values[start:start + 100000]
         counter.update(part, [1] * len(part))
     assert abs(counter.distinct() - n) <= max(1, 0.03 * n)
+
+
+def test_count_at_most_is_searchsorted_right():
+    rng = np.random.default_rng(4)
+    values = np.round(rng.normal(0, 3, 5000), 1)
+    for edges in (np.quantile(values, np.linspace(0, 1, 21)[1:-1]), np.empty(0), np.array([-1.0, -1.0, 0.0, 2.5])):
+        assert (kernels.count_at_most(values, edges) == np.searchsorted(edges, values, side="right")).all()

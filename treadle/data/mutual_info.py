@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from treadle.data import kernels
+
 CATEGORY_BUCKETS = 256
 NUMERIC_BINS = 20
 TARGET_BINS = 10
@@ -90,7 +92,10 @@ def fine_table(grid: np.ndarray, fine: int = FINE_BINS) -> np.ndarray:
 
 def numeric_codes(values: np.ndarray, valid: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, list]:
     """Local codes and their labels: bin index for valid values, MISSING otherwise."""
-    codes = np.searchsorted(edges, values, side="right")
+    if len(edges) <= 64:
+        codes = kernels.count_at_most(values, edges)
+    else:
+        codes = np.searchsorted(edges, values, side="right")
     codes[~valid] = len(edges) + 1
     return codes, list(range(len(edges) + 1)) + [MISSING]
 

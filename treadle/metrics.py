@@ -40,10 +40,17 @@ class Metrics:
         self.latency = Histogram("treadle_request_seconds", "API request latency by operation",
                                  ["operation"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.registry.register(_StateCollector(engine, endpoints_loaded))
+        # labels() takes a lock and builds a key on every call; the children
+        # never change once made, so each pair is looked up once.
+        self._children: dict[tuple[str, int], tuple] = {}
 
     def observe(self, operation: str, status: int, seconds: float) -> None:
-        self.requests.labels(operation, str(status)).inc()
-        self.latency.labels(operation).observe(seconds)
+        children = self._children.get((operation, status))
+        if children is None:
+            children = self._children[(operation, status)] = (
+                self.requests.labels(operation, str(status)), self.latency.labels(operation))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

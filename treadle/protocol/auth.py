@@ -194,7 +194,7 @@ class Authenticator:
         string_to_sign = (f"AWS4-HMAC-SHA256\n{amz_date}\n{date}/{region}/{SIGNING_SERVICE}/aws4_request\n"
                           f"{hashlib.sha256(canonical.encode()).hexdigest()}")
         signing_key = self._signing_key(key.secret_access_key, access_key_id, date, region, service)
-        expected = hmac.new(signing_key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+        expected = hmac.digest(signing_key, string_to_sign.encode(), "sha256").hex()
         if not hmac.compare_digest(expected, claimed):
             raise errors.InvalidSignatureException(
                 "The request signature we calculated does not match the signature you provided. "

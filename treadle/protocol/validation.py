@@ -57,6 +57,26 @@ def _is_text(value: str) -> bool:
     return True
 
 
+_plain: dict[str, bool] = {}
+
+
+def _plain_text(shape: Shape) -> bool:
+    """A string shape whose only rule is _is_text (no length, enum or pattern)."""
+    plain = _plain.get(shape.name)
+    if plain is None:
+        plain = _plain[shape.name] = shape.type_name == "string" and _pattern(shape) is None and not any(
+            shape.metadata.get(rule) is not None for rule in ("min", "max", "enum"))
+    return plain
+
+
+def _all_text(mapping: dict) -> bool:
+    for key, item in mapping.items():
+        if type(key) is not str or type(item) is not str:
+            return False
+    # Joining keeps each code point, so NULs and lone surrogates still show.
+    return _is_text("".join(mapping) + "".join(mapping.values()))
+
+
 def _shown(name: str) -> str:
     """A caller-chosen name as it may appear in a message: short, printable."""
     name = name.encode("utf-8", "backslashreplace").decode("utf-8")
@@ -124,6 +144,8 @@ def _check(shape: Shape, value, path: str, out: _Collector) -> None:
             out.add(path, f"Member must be an object, not a {_describe_type(value)}")
             return
         _check_length(shape, len(value), path, "length", out)
+        if _plain_text(shape.key) and _plain_text(shape.value) and _all_text(value):
+            return  # no entry can fail: skip building two paths per entry (a Predict Record)
         for key, item in value.items():
             _check(shape.key, key, f"{path}.{_shown(key)}.key", out)
             _check(shape.value, item, f"{path}.{_shown(key)}.value", out)

@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 
 from ..data import locations
 from ..data.locations import LocationError
+from ..data.mutual_info import TARGET_BINS
 from ..data.records import RecordChunk, TooManyRejections
 from ..data.schema import DataSchema
 from ..learning import (FeaturePipeline, MLModelArtifact, NumericSummary, RecipeError, SuggestionStats,
@@ -20,7 +21,7 @@ from ..learning.compatibility import check_target
 from ..learning.sgd import MAX_CLASSES, SGDConfig, SGDTrainer
 from .context import JobContext, JobFailed
 from .datasource import read_datasource
-from .feature_cache import FeatureCache, Rows
+from .feature_cache import FeatureCache, RecordSpool, Rows
 
 
 def model_key(account: str, model_id: str) -> str:
@@ -43,7 +44,8 @@ def _suggestion_stats(statistics: dict, model_type: str, labels_hint: int) -> Su
         distinct = int(attribute.get("distinct", valid) or valid)
         mi = {int(k): float(v) for k, v in (attribute.get("binned_mutual_information") or {}).items()}
         numeric.append(NumericSummary(attribute["name"], max(valid, 0), distinct, mi))
-    levels = 2 if model_type == "BINARY" else max(labels_hint, 2)
+    # A NUMERIC target is binned into TARGET_BINS levels for mutual information.
+    levels = {"BINARY": 2, "REGRESSION": TARGET_BINS}.get(model_type, max(labels_hint, 2))
     return SuggestionStats(levels, numeric)
 
 
@@ -58,7 +60,7 @@ def resolve_recipe(ctx: JobContext, schema_text: str, model_type: str, datasourc
             raise JobFailed(f"Cannot read RecipeUri: {error}")
     statistics = _statistics(ctx, datasource)
     target = statistics.get("target") or {}
-    hint = len(target.get("distribution", target.get("top_values", [])) or []) if isinstance(target, dict) else 2
+    hint = len(target.get("distribution") or [])
     text = suggest_recipe(json.loads(schema_text), _suggestion_stats(statistics, model_type, hint))
     ctx.log(f"no recipe given: using the suggested recipe {text}")
     return text
@@ -101,10 +103,19 @@ class Labels:
                 raise JobFailed(f"The target {self.target} has fewer than two distinct values")
 
     def y(self, chunk: RecordChunk) -> np.ndarray:
+        return self.from_raw(self.raw(chunk))
+
+    def raw(self, chunk: RecordChunk) -> pa.Array:
+        """What `from_raw` needs, known before the class numbers are."""
         if self.model_type == "MULTICLASS":
-            strings = self._strings(chunk).to_pylist()
+            return self._strings(chunk)
+        return pa.array(chunk.typed(self.target).values.astype(np.float64))
+
+    def from_raw(self, raw: pa.Array) -> np.ndarray:
+        if self.model_type == "MULTICLASS":
+            strings = raw.to_pylist()
             return np.fromiter((self._index[s] for s in strings), dtype=np.int64, count=len(strings))
-        return chunk.typed(self.target).values.astype(np.float64)
+        return raw.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
 
 
 class TargetSummary:
@@ -168,30 +179,37 @@ def run(ctx: JobContext) -> dict:
             raise JobFailed(error.message)
 
     # Pass 0: fit the recipe's data-dependent state (bins, means) and labels.
+    # The accepted records are spooled as they stream by, so the featurizing
+    # pass reads them back from local disk instead of parsing and validating
+    # the source a second time (that second read was a third of a training
+    # job's time).
     schema, records = reader()
     labels = Labels(model_type, schema)
     fitter = FeaturePipeline(recipe).fitter()
-    for chunk in records:
-        fitter.update(chunk.table)
-        labels.observe(chunk)
-    if records.accepted == 0:
-        raise JobFailed(f"The training datasource {datasource.entity_id} has no records with a valid target")
-    labels.finish()
-    pipeline = fitter.finish()
-    ctx.log(f"recipe fitted on {records.accepted} records ({records.rejections.count} rejected); "
-            f"{pipeline.n_features} hashed feature columns")
-
-    # Featurize once into a disk cache; every pass reads the cache.
     seed = zlib.crc32(doc["MLModelId"].encode())
     cache = FeatureCache(int(datasource.document.get("DataSizeInBytes", 0)) * 3,
                          shuffle=params["sgd.shuffleType"] == "auto", seed=seed)
     try:
-        _, records = reader()
-        target = TargetSummary(model_type, max(len(labels.classes), 2))
+        spool = RecordSpool(cache.dir.name)
         for chunk in records:
-            rows = Rows(pipeline.transform(chunk.table), labels.y(chunk), row_weights(chunk, schema))
+            fitter.update(chunk.table)
+            labels.observe(chunk)
+            spool.add(chunk.table, labels.raw(chunk), row_weights(chunk, schema))
+        spool.close()
+        if records.accepted == 0:
+            raise JobFailed(f"The training datasource {datasource.entity_id} has no records with a valid target")
+        labels.finish()
+        pipeline = fitter.finish()
+        ctx.log(f"recipe fitted on {records.accepted} records ({records.rejections.count} rejected); "
+                f"{pipeline.n_features} hashed feature columns")
+
+        # Featurize once into a disk cache; every pass reads the cache.
+        target = TargetSummary(model_type, max(len(labels.classes), 2))
+        for table, raw, weight in spool.read():
+            rows = Rows(pipeline.transform(table), labels.from_raw(raw), weight)
             target.update(rows.y, rows.weight)
             cache.add(rows)
+        spool.delete()
         cache.seal()
         config = SGDConfig(model_type, l1=float(params["sgd.l1RegularizationAmount"]),
                            l2=float(params["sgd.l2RegularizationAmount"]),

@@ -6,7 +6,13 @@ Shuffling (sgd.shuffleType=auto) is an external shuffle: each row goes to
 one of B bucket files at random; a training pass visits the buckets in a
 seeded order and each bucket's rows in a seeded order. Memory holds one
 bucket at a time, and B grows with the data so a bucket stays small. Every
-pass sees the same order, as the learner's holdout expects.
+pass sees the same order, as the learner's holdout expects, so each bucket
+is put in that order once, when the cache is sealed, rather than on every
+pass.
+
+`RecordSpool` keeps the accepted records of the fitting pass on local disk
+(Arrow IPC, uncompressed) for the featurizing pass, so that the source is
+parsed and validated once.
 """
 from __future__ import annotations
 
@@ -16,6 +22,8 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
+import pyarrow as pa
+from numba import njit
 
 from ..learning.features import CsrBatch
 
@@ -32,16 +40,34 @@ class Rows:
     weight: np.ndarray
 
 
+@njit(cache=True)
+def _gather(indptr, indices, data, index, out_indptr, out_indices, out_data):
+    k = 0
+    for r in range(index.shape[0]):
+        i = index[r]
+        for p in range(indptr[i], indptr[i + 1]):
+            out_indices[k] = indices[p]
+            out_data[k] = data[p]
+            k += 1
+        out_indptr[r + 1] = k
+
+
 def _take(rows: Rows, index: np.ndarray) -> Rows:
     b = rows.batch
-    starts, ends = b.indptr[index], b.indptr[index + 1]
-    lengths = ends - starts
+    total = int(np.diff(b.indptr)[index].sum())
     indptr = np.zeros(len(index) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=indptr[1:])
-    # gather each chosen row's slice of indices/data
-    positions = np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1])
-    return Rows(CsrBatch(indptr, b.indices[positions], b.data[positions], b.n_features),
-                rows.y[index], rows.weight[index])
+    indices = np.empty(total, dtype=b.indices.dtype)
+    data = np.empty(total, dtype=b.data.dtype)
+    _gather(b.indptr, b.indices, b.data, index.astype(np.int64, copy=False), indptr, indices, data)
+    return Rows(CsrBatch(indptr, indices, data, b.n_features), rows.y[index], rows.weight[index])
+
+
+def _slice(rows: Rows, start: int, stop: int) -> Rows:
+    """A copy, so a pending bucket does not keep its whole source chunk alive."""
+    b = rows.batch
+    a, z = b.indptr[start], b.indptr[stop]
+    return Rows(CsrBatch(b.indptr[start:stop + 1] - a, b.indices[a:z].copy(), b.data[a:z].copy(), b.n_features),
+                rows.y[start:stop].copy(), rows.weight[start:stop].copy())
 
 
 def _concat(parts: list[Rows]) -> Rows:
@@ -73,10 +99,10 @@ class FeatureCache:
         choice = self.rng.integers(0, self.buckets, size=n)
         order = np.argsort(choice, kind="stable")
         bounds = np.searchsorted(choice[order], np.arange(self.buckets + 1))
+        grouped = _take(rows, order)  # one gather, then a contiguous slice per bucket
         for bucket in range(self.buckets):
-            part = order[bounds[bucket]:bounds[bucket + 1]]
-            if len(part):
-                self._append(bucket, _take(rows, part))
+            if bounds[bucket + 1] > bounds[bucket]:
+                self._append(bucket, _slice(grouped, int(bounds[bucket]), int(bounds[bucket + 1])))
 
     def _append(self, bucket: int, rows: Rows) -> None:
         self._pending[bucket].append(rows)
@@ -99,27 +125,91 @@ class FeatureCache:
             self._files[bucket].close()
         self._order = self.rng.permutation(self.buckets) if self.shuffle else np.arange(self.buckets)
         self._row_seed = int(self.rng.integers(0, 2**31))
+        if self.shuffle:
+            for bucket in range(self.buckets):
+                self._shuffle_bucket(bucket)
+
+    def _path(self, bucket: int) -> str:
+        return os.path.join(self.dir.name, f"bucket-{bucket}.npy")
+
+    def _read(self, bucket: int, n_features: int) -> list[Rows]:
+        parts = []
+        with open(self._path(bucket), "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            while handle.tell() < size:
+                indptr, indices, data, y, weight = (np.load(handle) for _ in range(5))
+                parts.append(Rows(CsrBatch(indptr, indices, data, n_features), y, weight))
+        return parts
+
+    def _shuffle_bucket(self, bucket: int) -> None:
+        parts = self._read(bucket, 0)
+        if not parts:
+            return
+        rows = _concat(parts)
+        del parts
+        order = np.random.default_rng(self._row_seed + int(bucket)).permutation(len(rows.y))
+        rows = _take(rows, order)
+        with open(self._path(bucket), "wb") as handle:
+            for array in (rows.batch.indptr, rows.batch.indices, rows.batch.data, rows.y, rows.weight):
+                np.save(handle, array, allow_pickle=False)
 
     def passes(self, n_features: int) -> Iterator[Rows]:
         """One pass over the cached rows, in the pass order fixed at seal()."""
         for bucket in self._order:
-            parts = []
-            with open(os.path.join(self.dir.name, f"bucket-{bucket}.npy"), "rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                while handle.tell() < size:
-                    indptr, indices, data, y, weight = (np.load(handle) for _ in range(5))
-                    parts.append(Rows(CsrBatch(indptr, indices, data, n_features), y, weight))
-            if not parts:
-                continue
-            if not self.shuffle:
-                yield from parts
-                continue
-            rows = _concat(parts)
-            order = np.random.default_rng(self._row_seed + int(bucket)).permutation(len(rows.y))
-            yield _take(rows, order)
+            yield from self._read(int(bucket), n_features)
 
     def close(self) -> None:
         for handle in self._files:
             if not handle.closed:
                 handle.close()
         self.dir.cleanup()
+
+
+class RecordSpool:
+    """Record chunks (their string columns, a target column and row weights)
+    written to one Arrow IPC stream and read back chunk by chunk."""
+
+    def __init__(self, directory: str):
+        self.path = os.path.join(directory, "records.arrows")
+        self._names: list[str] | None = None
+        self._sink = None
+        self._writer = None
+
+    def add(self, table: pa.Table, target: pa.Array, weight: np.ndarray) -> None:
+        if table.num_rows == 0:
+            return
+        n = table.num_columns
+        # Positional names: an attribute may be called anything, "y" included.
+        columns = [table.column(i) for i in range(n)] + [pa.chunked_array([target]),
+                                                          pa.chunked_array([pa.array(weight, pa.float64())])]
+        if self._writer is None:
+            self._names = list(table.schema.names)
+            self._schema = pa.schema([pa.field(str(i), c.type) for i, c in enumerate(columns)])
+            self._sink = pa.OSFile(self.path, "wb")
+            self._writer = pa.ipc.new_stream(self._sink, self._schema)
+        spooled = pa.Table.from_arrays(columns, names=[str(i) for i in range(n + 2)])
+        if spooled.schema != self._schema:
+            spooled = spooled.cast(self._schema)
+        self._writer.write_table(spooled)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._sink.close()
+            self._writer = None
+
+    def read(self) -> Iterator[tuple[pa.Table, pa.Array, np.ndarray]]:
+        """(string columns under their names, target, weights) per stored batch."""
+        if self._names is None:
+            return
+        n = len(self._names)
+        # Read, not memory-mapped: mapped pages would count as the job's memory.
+        with pa.OSFile(self.path, "rb") as source:
+            for batch in pa.ipc.open_stream(source):
+                table = pa.Table.from_arrays(batch.columns[:n], names=self._names)
+                yield table, batch.column(n), batch.column(n + 1).to_numpy(zero_copy_only=False)
+
+    def delete(self) -> None:
+        self.close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)

@@ -51,8 +51,8 @@ in the record.  The bias is not regularised.  L1 yields exact zeros.
 Regression targets are standardised internally (mean/std from the config or
 the first batch); the result is mapped back to target units.
 
-Memory: ``L * n_cols * (K + 1) * 4`` bytes of state plus ``n_cols * 12``
-when regularised (``n_cols = 2**weight_bits``, K = 1 unless multiclass).
+Memory: ``L * n_cols * (K + 1) * 4`` bytes of state, ``n_cols * 5`` of
+per-column bookkeeping, plus ``n_cols * 12`` when regularised (``n_cols = 2**weight_bits``, K = 1 unless multiclass).
 When that exceeds ``memory_budget`` the hashed columns are folded onto
 fewer bits (``column & (2**weight_bits - 1)``), which is the same as hashing
 with fewer bits; the model records ``weight_bits`` and folds identically.
@@ -158,7 +158,7 @@ class TrainedLinear:
 def _choose_bits(n_features: int, learners: int, k: int, budget: int, regularised: bool) -> int:
     bits = max(int(n_features - 1).bit_length(), 1)
     while bits > 10:
-        per_col = learners * (k + 1) * 4 + 4 + (12 if regularised else 0)
+        per_col = learners * (k + 1) * 4 + 5 + (12 if regularised else 0)  # + xsq, seen
         if (1 << bits) * per_col <= budget:
             break
         bits -= 1
@@ -180,6 +180,7 @@ class SGDTrainer:
         self.B = np.zeros((L, self.k + 1), dtype=np.float64)
         self.last = np.zeros(n if self.regularised else 1, dtype=np.float64)
         self.xsq = np.zeros(n, dtype=np.float32)
+        self.seen = np.zeros(n, dtype=np.uint8)  # columns ever stepped on; see metrics()
         self.clock = np.zeros(1, dtype=np.float64)
         self.period = config.holdout_period if config.max_passes > 1 else 0
         self.passes = 0
@@ -260,12 +261,12 @@ class SGDTrainer:
             KN.train_multiclass(batch.indptr, batch.indices, batch.data, r0, r1, y, rw, self.S, self.B, self.rates,
                                 c.l1, c.l2, self.last, self.clock, self.mask, self.period, self.pos, self.xsq, track,
                                 self.tr_loss, self.ho_loss, self.totals, self.correct,
-                                np.zeros((L, self.k)), np.zeros((L, self.k)))
+                                np.zeros((L, self.k)), np.zeros((L, self.k)), self.seen)
         else:
             KN.train_scalar(batch.indptr, batch.indices, batch.data, r0, r1, y, rw, self.S, self.B, self.rates,
                             self.kind, c.l1, c.l2, self.last, self.clock, self.mask, self.period, self.pos,
                             self.xsq, track, self.tr_loss, self.ho_loss, self.totals, self.hist,
-                            np.zeros(L), np.zeros(L))
+                            np.zeros(L), np.zeros(L), self.seen)
 
     def _grow(self, k: int) -> None:
         """Widen the class dimension; new classes start at zero weight."""
@@ -285,7 +286,8 @@ class SGDTrainer:
         scale = (self.t_std or 1.0) ** 2 if self.kind == KN.REGRESSION else 1.0
         out = []
         feats = self.feature_counts()
-        params = np.count_nonzero(self.S[:, :, : self.k], axis=(0, 2))
+        params = np.zeros(len(self.rates), dtype=np.int64)
+        KN.count_weights(self.S, self.k, np.flatnonzero(self.seen), params)
         for l, rate in enumerate(self.rates):
             m = LearnerMetrics(l, float(rate), self.records, float(w_tr),
                                float(self.tr_loss[l] / w_tr * scale) if w_tr > 0 else math.nan,

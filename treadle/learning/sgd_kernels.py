@@ -38,12 +38,13 @@ def _catch_up(w, eta, l1, l2, dt):
 
 @njit(cache=True)
 def train_scalar(indptr, indices, data, r0, r1, y, rw, S, B, rates, kind, l1, l2, last, clock, mask,
-                 period, pos0, xsq, track_x, tr_loss, ho_loss, totals, hist, z, g):
+                 period, pos0, xsq, track_x, tr_loss, ho_loss, totals, hist, z, g, seen):
     """Binary logistic (kind 0) or squared loss (kind 1) for rows r0..r1.
 
     S: (n_cols, L, 2) float32; B: (L, 2) float64 bias [w, G]; tr_loss/ho_loss:
     (L,) weighted loss sums; totals: [train w, holdout w, train n, holdout n];
-    hist: (L, 2, N_BINS) weighted score histogram per true class (binary).
+    hist: (L, 2, N_BINS) weighted score histogram per true class (binary);
+    seen: (n_cols,) uint8, set to 1 for every column a step touches.
     """
     L = rates.shape[0]
     reg = l1 > 0.0 or l2 > 0.0
@@ -100,6 +101,7 @@ def train_scalar(indptr, indices, data, r0, r1, y, rw, S, B, rates, kind, l1, l2
         for p in range(a, b):
             j = indices[p] & mask
             x = data[p]
+            seen[j] = 1
             first = True
             if reg:
                 first = last[j] < Tn
@@ -127,13 +129,13 @@ def train_scalar(indptr, indices, data, r0, r1, y, rw, S, B, rates, kind, l1, l2
 
 @njit(cache=True)
 def train_multiclass(indptr, indices, data, r0, r1, y, rw, S, B, rates, l1, l2, last, clock, mask,
-                     period, pos0, xsq, track_x, tr_loss, ho_loss, totals, correct, z, g):
+                     period, pos0, xsq, track_x, tr_loss, ho_loss, totals, correct, z, g, seen):
     """Multinomial logistic regression for rows r0..r1.
 
     S: (n_cols, L, K+1) float32, slot K = AdaGrad accumulator shared by the
     K outputs of a column (it sees the squared norm of the column's softmax
     gradient); B: (L, K+1) float64; z, g: (L, K) scratch; correct: (L,)
-    weighted count of progressive argmax hits.
+    weighted count of progressive argmax hits; seen as in train_scalar.
     """
     L = rates.shape[0]
     K = z.shape[1]
@@ -202,6 +204,7 @@ def train_multiclass(indptr, indices, data, r0, r1, y, rw, S, B, rates, l1, l2, 
         for p in range(a, b):
             j = indices[p] & mask
             x = data[p]
+            seen[j] = 1
             first = True
             if reg:
                 first = last[j] < Tn
@@ -241,3 +244,18 @@ def settle(S, learner, K, l1, l2, rate, last, now, out):
             if dt > 0.0 and eta > 0.0:
                 w = _catch_up(w, eta, l1, l2, dt)
             out[j, k] = w
+
+
+@njit(cache=True)
+def count_weights(S, K, cols, out):
+    """out[l] = non-zero weights of learner l among ``cols`` (the columns
+    ever stepped on: no other column can hold a weight).  Scanning the whole
+    state instead cost more than training at every log checkpoint."""
+    for l in range(out.shape[0]):
+        out[l] = 0
+    for c in range(cols.shape[0]):
+        j = cols[c]
+        for l in range(S.shape[1]):
+            for k in range(K):
+                if S[j, l, k] != 0.0:
+                    out[l] += 1

@@ -40,19 +40,53 @@ def test_binary_spellings():
 @pytest.mark.parametrize("text", [
     ["a b  a", "", "  ", "b\tc a ", "abcdefghij abcdefghij abcdefghi x"],
     [" ".join(f"w{i % 997}" for i in range(j, j + 50)) for j in range(300)],  # the table grows
+    ["x" * 5000 + " " + "y" * 7000, "x" * 5000],  # the arena grows in mid-value
 ])
-def test_count_words_against_python(text):
+def test_add_words_against_python(text):
     offsets, data = kernels.buffers(pa.array(text))
     assert kernels.plain_ascii(offsets, data)
-    per_value, shortest, longest, hashes, counts, starts, ends = kernels.count_words(offsets, data)
+    counter = ValueCounter()
+    per_value, shortest, longest = counter.add_words(offsets, data)
     split = [t.split() for t in text]
     assert per_value.tolist() == [len(s) for s in split]
     flat = [w for s in split for w in s]
     assert (shortest, longest) == (min(map(len, flat)), max(map(len, flat)))
-    words = kernels.spans_to_strings(starts, ends, data)
-    assert words == list(dict.fromkeys(flat))  # first-seen order
-    assert counts.tolist() == [flat.count(w) for w in words]
-    assert hashes.tolist() == kernels.strings_hashes(words).tolist()
+    assert counter.exact == {w: flat.count(w) for w in set(flat)}
+    assert counter.total == len(flat)
+
+
+def test_value_table_across_chunks_merge_and_sketching():
+    rng = np.random.default_rng(2)
+    words = [f"word{i:05d}" for i in range(3000)]
+    chunks = [[" ".join(words[k] for k in rng.zipf(1.4, 20) % 3000) for _ in range(200)] for _ in range(6)]
+    exact, small, left, right = ValueCounter(), ValueCounter(limit=300), ValueCounter(), ValueCounter()
+    for i, chunk in enumerate(chunks):
+        offsets, data = kernels.buffers(pa.array(chunk))
+        for counter in (exact, small, left if i % 2 else right):
+            counter.add_words(offsets, data)
+    left.merge(right)
+    flat = [w for chunk in chunks for t in chunk for w in t.split()]
+    truth = {w: flat.count(w) for w in set(flat)}
+    assert exact.exact == truth and left.exact == truth
+    assert not small.is_exact and small.total == len(flat)
+    assert abs(small.distinct() - len(truth)) <= 0.03 * len(truth)
+    ranked = sorted(truth.items(), key=lambda kv: (-kv[1], kv[0]))
+    assert small.top(3) == ranked[:3]  # no purge yet: kept counts are exact
+    assert exact.least(1) == [sorted(truth.items(), key=lambda kv: (kv[1], kv[0]))[0]]
+
+
+def test_value_table_purges_to_heavy_hitters(monkeypatch):
+    from treadle.data import sketches
+    monkeypatch.setattr(sketches, "SKETCH_ENTRIES", 64)
+    counter = ValueCounter(limit=10)
+    values = [f"id{i}" for i in range(5000)] + ["hot"] * 800
+    order = np.random.default_rng(3).permutation(len(values))
+    for part in np.array_split(order, 9):
+        counter.update([values[i] for i in part], [1] * len(part))
+    value, count = counter.top(1)[0]
+    assert value == "hot" and 800 - counter.offset <= count <= 800
+    assert counter.total == len(values)
+    assert abs(counter.distinct() - 5001) <= 0.03 * 5001
 
 
 def test_distinct_values():

@@ -201,26 +201,110 @@ def distinct(starts, ends, data):
     return codes, hashes[:found], counts[:found], first[:found]
 
 
-# count_words keeps each distinct word in its table slot: [hash, start, size,
-# count, order], so that a repeated word costs one cache line, not one per
-# array. Words of up to 8 bytes hash their packed bytes through a bijection,
-# so equal hashes and sizes prove equal words without reading the data.
-_SLOT = 5
+# A value table keeps each distinct value in its slot: [hash, count, arena
+# start, size] (size -1: empty), so that a repeated value costs one cache
+# line, and the value's bytes in an arena of its own, so that the table
+# outlives the chunk it was filled from. Values of up to 8 bytes hash their
+# packed bytes through a bijection, so equal hashes and sizes prove equal
+# values without reading the arena. The kernels stop, rather than grow or
+# purge the table themselves, when an insert would exceed `meta[M_STOP]`
+# entries or the arena; the caller makes room and calls again from where
+# they stopped (see `sketches.ValueCounter`).
+TABLE_WIDTH = 4
+M_ENTRIES, M_USED, M_STOP, M_NEED = 0, 1, 2, 3
 
 
 @numba.njit(nogil=True, cache=True)
-def _words_run(offsets, data, i, per_value, table, found, lengths):
+def table_new(slots):
+    table = np.zeros(slots * TABLE_WIDTH, dtype=np.int64)
+    for j in range(slots):
+        table[j * TABLE_WIDTH + 3] = -1
+    return table
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _hll_add(registers, h):
+    p = np.uint64(HLL_P)
+    index = np.int64(h >> (np.uint64(64) - p))
+    rest = h << p
+    rank = 1
+    while rank <= 64 - HLL_P and not (rest & np.uint64(0x8000000000000000)):
+        rest = rest << np.uint64(1)
+        rank += 1
+    if rank > registers[index]:
+        registers[index] = rank
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _same_bytes(a, a0, b, b0, size):
+    for k in range(size):
+        if a[a0 + k] != b[b0 + k]:
+            return False
+    return True
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _table_put(table, arena, meta, registers, sketching, data, s, e, h, count):
+    """Add `count` to the value data[s:e]; False when there is no room (nothing changed)."""
+    mask = len(table) // TABLE_WIDTH - 1
+    size = e - s
+    hs = np.int64(h)
+    j = np.int64(h & np.uint64(mask))
+    while True:
+        at = j * TABLE_WIDTH
+        z = table[at + 3]
+        if z < 0:
+            used = meta[M_USED]
+            if meta[M_ENTRIES] >= meta[M_STOP] or used + size > len(arena):
+                meta[M_NEED] = size
+                return False
+            table[at] = hs
+            table[at + 1] = count
+            table[at + 2] = used
+            table[at + 3] = size
+            for k in range(size):
+                arena[used + k] = data[s + k]
+            meta[M_USED] = used + size
+            meta[M_ENTRIES] += 1
+            if sketching:
+                # A value enters the table once per stay, so the register
+                # update is paid per distinct value, not per occurrence.
+                _hll_add(registers, h)
+            return True
+        if table[at] == hs and z == size and (size <= 8 or _same_bytes(arena, table[at + 2], data, s, size)):
+            table[at + 1] += count
+            return True
+        j = (j + 1) & mask
+
+
+@numba.njit(nogil=True, cache=True)
+def table_add(starts, ends, data, hashes, counts, k, table, arena, meta, registers, sketching):
+    """Add counts[i] of data[starts[i]:ends[i]] for i from k; returns where it stopped."""
+    n = len(starts)
+    while k < n:
+        if not _table_put(table, arena, meta, registers, sketching, data, starts[k], ends[k], hashes[k], counts[k]):
+            break
+        k += 1
+    return k
+
+
+@numba.njit(nogil=True, cache=True)
+def table_add_words(offsets, data, cursor, per_value, lengths, table, arena, meta, registers, sketching):
+    """Count the whitespace-separated words of each value into the table.
+
+    `cursor` is [value, byte position, words so far in that value], so a
+    stop for room resumes at the word that did not fit. Fills words per value
+    and the word length range (`lengths`: shortest, longest).
+    """
     n = len(offsets) - 1
-    cap = len(table) // _SLOT
-    mask = cap - 1
-    room = cap // 2
+    i, p, words = cursor[0], cursor[1], cursor[2]
     shortest, longest = lengths[0], lengths[1]
+    mask = np.uint64(len(table) // TABLE_WIDTH - 1)
+    stopped = False
     while i < n:
-        p = offsets[i]
+        if p < offsets[i]:
+            p = offsets[i]
         end = offsets[i + 1]
-        if found + (end - p + 1) // 2 > room:
-            break  # this value could overfill the table
-        words = 0
         while p < end:
             while p < end and _space(data[p]):
                 p += 1
@@ -229,88 +313,83 @@ def _words_run(offsets, data, i, per_value, table, found, lengths):
             s = p
             while p < end and not _space(data[p]):
                 p += 1
+            # The table lookup is written out here: as a call, even an
+            # inlined one, it made this loop about 1.6 times slower.
             size = p - s
             h = _word_hash(data, s, p)
+            hs = np.int64(h)
+            j = np.int64(h & mask)
+            while True:
+                at = j * TABLE_WIDTH
+                z = table[at + 3]
+                if z < 0:
+                    used = meta[M_USED]
+                    if meta[M_ENTRIES] >= meta[M_STOP] or used + size > len(arena):
+                        meta[M_NEED] = size
+                        stopped = True
+                        break
+                    table[at] = hs
+                    table[at + 1] = 1
+                    table[at + 2] = used
+                    table[at + 3] = size
+                    for k in range(size):
+                        arena[used + k] = data[s + k]
+                    meta[M_USED] = used + size
+                    meta[M_ENTRIES] += 1
+                    if sketching:
+                        _hll_add(registers, h)
+                    break
+                if table[at] == hs and z == size and (
+                        size <= 8 or _same_bytes(arena, table[at + 2], data, s, size)):
+                    table[at + 1] += 1
+                    break
+                j = (j + np.int64(1)) & np.int64(mask)
+            if stopped:
+                p = s
+                break
             words += 1
             if size < shortest:
                 shortest = size
             if size > longest:
                 longest = size
-            hs = np.int64(h)
-            j = np.int64(h & np.uint64(mask))
-            while True:
-                at = j * _SLOT
-                if table[at + 4] < 0:
-                    table[at] = hs
-                    table[at + 1] = s
-                    table[at + 2] = size
-                    table[at + 3] = 1
-                    table[at + 4] = found
-                    found += 1
-                    break
-                if table[at] == hs and table[at + 2] == size and (
-                        size <= 8 or _same(data, table[at + 1], table[at + 1] + size, s, p)):
-                    table[at + 3] += 1
-                    break
-                j = (j + 1) & mask
+        if stopped:
+            break
         per_value[i] = words
+        words = 0
         i += 1
+    cursor[0], cursor[1], cursor[2] = i, p, words
     lengths[0], lengths[1] = shortest, longest
-    return i, found
+    return i
 
 
 @numba.njit(nogil=True, cache=True)
-def _empty_table(cap):
-    table = np.zeros(cap * _SLOT, dtype=np.int64)
-    for j in range(cap):
-        table[j * _SLOT + 4] = -1
-    return table
-
-
-@numba.njit(nogil=True, cache=True)
-def _regrow(table, need):
-    cap = len(table) // _SLOT
-    while 2 * need > cap:
-        cap *= 2
-    bigger = _empty_table(cap)
-    mask = cap - 1
-    for j in range(len(table) // _SLOT):
-        at = j * _SLOT
-        if table[at + 4] >= 0:
-            k = np.int64(np.uint64(table[at]) & np.uint64(mask))
-            while bigger[k * _SLOT + 4] >= 0:
-                k = (k + 1) & mask
-            bigger[k * _SLOT:(k + 1) * _SLOT] = table[at:at + _SLOT]
-    return bigger
-
-
-@numba.njit(nogil=True, cache=True)
-def count_words(offsets, data):
-    """Whitespace-separated words, in one pass: words per value, word length range, and
-    per distinct word (first-seen order) its hash, count and first span."""
-    n = len(offsets) - 1
-    per_value = np.zeros(n, dtype=np.int64)
-    table = _empty_table(4096)
-    lengths = np.array([np.iinfo(np.int64).max, 0], dtype=np.int64)
-    i = 0
-    found = 0
-    while i < n:
-        i, found = _words_run(offsets, data, i, per_value, table, found, lengths)
-        if i < n:
-            table = _regrow(table, found + (offsets[i + 1] - offsets[i] + 1) // 2 + 1)
-    hashes = np.empty(found, dtype=np.uint64)
-    counts = np.empty(found, dtype=np.int64)
-    starts = np.empty(found, dtype=np.int64)
-    ends = np.empty(found, dtype=np.int64)
-    for j in range(len(table) // _SLOT):
-        at = j * _SLOT
-        k = table[at + 4]
-        if k >= 0:
-            hashes[k] = np.uint64(table[at])
-            starts[k] = table[at + 1]
-            ends[k] = table[at + 1] + table[at + 2]
-            counts[k] = table[at + 3]
-    return per_value, lengths[0], lengths[1], hashes, counts, starts, ends
+def table_rebuild(table, arena, slots, arena_size, subtract):
+    """A table of `slots` slots holding the entries whose count exceeds `subtract`,
+    less `subtract`, with their bytes packed into a new arena; and the new meta."""
+    out = table_new(slots)
+    packed = np.empty(arena_size, dtype=np.uint8)
+    mask = slots - 1
+    entries = 0
+    used = 0
+    for j in range(len(table) // TABLE_WIDTH):
+        at = j * TABLE_WIDTH
+        size = table[at + 3]
+        if size < 0 or table[at + 1] <= subtract:
+            continue
+        k = np.int64(np.uint64(table[at]) & np.uint64(mask))
+        while out[k * TABLE_WIDTH + 3] >= 0:
+            k = (k + 1) & mask
+        to = k * TABLE_WIDTH
+        out[to] = table[at]
+        out[to + 1] = table[at + 1] - subtract
+        out[to + 2] = used
+        out[to + 3] = size
+        start = table[at + 2]
+        for b in range(size):
+            packed[used + b] = arena[start + b]
+        used += size
+        entries += 1
+    return out, packed, entries, used
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
@@ -493,17 +572,8 @@ def parse_binary(offsets, data):
 
 @numba.njit(nogil=True, cache=True)
 def hll_update(registers, hashes):
-    p = np.uint64(HLL_P)
-    q = 64 - HLL_P
     for h in hashes:
-        index = np.int64(h >> (np.uint64(64) - p))
-        rest = h << p
-        rank = 1
-        while rank <= q and not (rest & np.uint64(0x8000000000000000)):
-            rest = rest << np.uint64(1)
-            rank += 1
-        if rank > registers[index]:
-            registers[index] = rank
+        _hll_add(registers, h)
 
 
 def hll_estimate(registers: np.ndarray) -> float:

@@ -8,136 +8,183 @@ from __future__ import annotations
 
 import math
 
-from collections.abc import Callable
-
 import datasketches as ds
 import numpy as np
+import pyarrow as pa
 
 from treadle.data import kernels
 
 KLL_K = 200  # normalized rank error about 1.3 %
-FREQ_LG_MAX_K = 12  # up to 3072 tracked items
 EXACT_VALUE_LIMIT = 10000
-# Per update, only this many of the update's most frequent values reach the
-# frequent-items sketch. Feeding every value of a high-cardinality column
-# costs a Python call each; skipping the tail undercounts a value by at most
-# the FEED-th largest count of each update it was skipped in (1 per chunk for
-# ID-like columns), which is below the sketch's own error bound.
-FEED = 4096
+SKETCH_ENTRIES = 1 << 14  # values kept once counting is approximate
 
 
 class ValueCounter:
-    """Counts of string values: exact until `limit` distinct values, sketched after.
+    """Counts of string values: exact until `limit` distinct values, heavy hitters after.
+
+    The values live in a compiled table with its own copy of their bytes
+    (`kernels.table_*`), so chunks add to it without making a Python string
+    per value, and it stays the same table from chunk to chunk.
 
     Exact counting keeps the common cases (categories, binary classes, small
     vocabularies) exact, including the least frequent values. Past the limit
-    the exact table is replayed into a frequent-items sketch (top values with
-    error bounds) and a hyperloglog of the values' hashes (distinct count,
-    `kernels.hll_update`), and dropped.
+    the table keeps at most `SKETCH_ENTRIES` values: when it is full, every
+    count is lowered by the median count and values left at zero are dropped
+    (a Misra-Gries summary with batched decrements, like DataSketches'
+    frequent-items sketch). A kept count is then a lower bound, at most
+    `offset` (the sum of the decrements) below the true count, which is what
+    top values report: for ID-like columns an upper estimate would credit
+    every value with the whole offset. The distinct count comes from a
+    hyperloglog of the hashes of values entering the table.
     """
 
     def __init__(self, limit: int = EXACT_VALUE_LIMIT):
         self.limit = limit
         self.total = 0
-        self.exact: dict[str, int] | None = {}
-        self.frequent: ds.frequent_strings_sketch | None = None
+        self.offset = 0
+        self.table = kernels.table_new(256)
+        self.arena = np.empty(4096, dtype=np.uint8)
+        self.meta = np.zeros(4, dtype=np.int64)
         self.registers: np.ndarray | None = None
+        self._settle()
 
     @property
     def is_exact(self) -> bool:
-        return self.exact is not None
+        return self.registers is None
+
+    @property
+    def exact(self) -> dict[str, int] | None:
+        if self.registers is not None:
+            return None
+        _, counts, starts, ends = self._entries()
+        return dict(zip(kernels.spans_to_strings(starts, ends, self.arena), counts.tolist()))
+
+    # -- adding ----------------------------------------------------------------
+
+    def _registers(self) -> np.ndarray:
+        return self.registers if self.registers is not None else _NO_REGISTERS
+
+    def _start_sketching(self) -> None:
+        self.registers = np.zeros(1 << kernels.HLL_P, dtype=np.uint8)
+        kernels.hll_update(self.registers, self._entries()[0])
+
+    def _settle(self) -> None:
+        """Make room after a kernel stopped (or finished) and set where it stops next."""
+        meta = self.meta
+        entries = int(meta[kernels.M_ENTRIES])
+        if self.registers is None and entries > self.limit:
+            self._start_sketching()
+        sketching = self.registers is not None
+        cap = SKETCH_ENTRIES if sketching else self.limit + 1
+        subtract = 0
+        if sketching and entries >= cap:
+            subtract = max(int(np.median(self._entries()[1])), 1)
+            self.offset += subtract
+        slots = want = len(self.table) // kernels.TABLE_WIDTH
+        while want // 2 <= entries and want // 2 < cap:
+            want *= 2
+        used, need = int(meta[kernels.M_USED]), int(meta[kernels.M_NEED])
+        size = len(self.arena)
+        if used + need > size:
+            size = max(2 * size, used + 2 * need)
+        if subtract or want != slots or size != len(self.arena):
+            self.table, self.arena, entries, used = kernels.table_rebuild(self.table, self.arena, want, size, subtract)
+            meta[kernels.M_ENTRIES], meta[kernels.M_USED] = entries, used
+        meta[kernels.M_NEED] = 0
+        meta[kernels.M_STOP] = min(want // 2, cap)
 
     def update(self, values: list[str], counts: list[int]) -> None:
-        hashes = kernels.strings_hashes(values) if self.exact is None else None
-        self.update_distinct(hashes, np.asarray(counts, dtype=np.int64), lambda idx: [values[i] for i in idx])
+        offsets, data = kernels.buffers(pa.array(values, pa.string()))
+        self.update_spans(offsets[:-1], offsets[1:], data, kernels.hash_values(offsets, data),
+                          np.asarray(counts, dtype=np.int64))
 
-    def update_distinct(self, hashes: np.ndarray | None, counts: np.ndarray,
-                        labels: Callable[[np.ndarray], list[str]]) -> None:
-        """Count distinct values given by hash (`kernels` hashing) and count.
-
-        `labels(indices)` returns the strings of the values at those indices;
-        it is only asked for what is needed, since making Python strings is
-        what costs most for high-cardinality columns. `hashes` may be None
-        while counting is exact.
-        """
+    def update_spans(self, starts: np.ndarray, ends: np.ndarray, data: np.ndarray,
+                     hashes: np.ndarray, counts: np.ndarray) -> None:
+        """Add counts[i] to the value data[starts[i]:ends[i]], whose `kernels` hash is hashes[i]."""
         self.total += int(counts.sum())
-        if self.exact is not None:
-            exact = self.exact
-            for value, count in zip(labels(np.arange(len(counts))), counts.tolist()):
-                exact[value] = exact.get(value, 0) + count
-            if len(exact) > self.limit:
-                self._to_sketches()
-            return
-        if hashes is None:
-            hashes = kernels.strings_hashes(labels(np.arange(len(counts))))
-        kernels.hll_update(self.registers, hashes)
-        if len(counts) > FEED:
-            order = np.argpartition(-counts, FEED - 1)[:FEED]
-            order.sort()
-        else:
-            order = np.arange(len(counts))
-        update_frequent = self.frequent.update
-        for value, count in zip(labels(order), counts[order].tolist()):
-            update_frequent(value, count)
+        k = 0
+        while True:
+            k = kernels.table_add(starts, ends, data, hashes, counts, k, self.table, self.arena, self.meta,
+                                  self._registers(), self.registers is not None)
+            self._settle()
+            if k >= len(starts):
+                return
 
-    def _to_sketches(self) -> None:
-        self.frequent = ds.frequent_strings_sketch(FREQ_LG_MAX_K)
-        self.registers = np.zeros(1 << kernels.HLL_P, dtype=np.uint8)
-        self._replay(self.exact)
-        self.exact = None
-
-    def _replay(self, exact: dict[str, int]) -> None:
-        for value, count in exact.items():
-            self.frequent.update(value, count)
-        if exact:
-            kernels.hll_update(self.registers, kernels.strings_hashes(list(exact)))
+    def add_words(self, offsets: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, int, int]:
+        """Count the words of plain-ASCII values (`kernels.plain_ascii`): words per value and the
+        shortest and longest word (0, 0 without words)."""
+        n = len(offsets) - 1
+        per_value = np.zeros(n, dtype=np.int64)
+        lengths = np.array([np.iinfo(np.int64).max, 0], dtype=np.int64)
+        cursor = np.zeros(3, dtype=np.int64)
+        while True:
+            i = kernels.table_add_words(offsets, data, cursor, per_value, lengths, self.table, self.arena,
+                                        self.meta, self._registers(), self.registers is not None)
+            self._settle()
+            if i >= n:
+                break
+        self.total += int(per_value.sum())
+        if lengths[1] == 0:
+            return per_value, 0, 0
+        return per_value, int(lengths[0]), int(lengths[1])
 
     def merge(self, other: ValueCounter) -> None:
-        self.total += other.total
-        if self.exact is not None and other.exact is not None:
-            for value, count in other.exact.items():
-                self.exact[value] = self.exact.get(value, 0) + count
-            if len(self.exact) > self.limit:
-                self._to_sketches()
-            return
-        if self.exact is not None:
-            self._to_sketches()
-        if other.exact is not None:
-            self._replay(other.exact)
-            return
-        self.frequent.merge(other.frequent)
-        np.maximum(self.registers, other.registers, out=self.registers)
+        if other.registers is not None:
+            if self.registers is None:
+                self._start_sketching()
+                self._settle()
+            np.maximum(self.registers, other.registers, out=self.registers)
+            self.offset += other.offset
+        hashes, counts, starts, ends = other._entries()
+        self.update_spans(starts, ends, other.arena, hashes, counts)
+        self.total += other.total - int(counts.sum())
+
+    # -- results ---------------------------------------------------------------
+
+    def _entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        slots = self.table.reshape(-1, kernels.TABLE_WIDTH)
+        live = slots[slots[:, 3] >= 0]
+        return live[:, 0].view(np.uint64), live[:, 1].copy(), live[:, 2].copy(), live[:, 2] + live[:, 3]
 
     def distinct(self) -> int:
-        if self.exact is not None:
-            return len(self.exact)
+        if self.registers is None:
+            return int(self.meta[kernels.M_ENTRIES])
         return int(round(kernels.hll_estimate(self.registers)))
+
+    def _ranked(self, k: int, largest: bool) -> list[tuple[str, int]]:
+        _, counts, starts, ends = self._entries()
+        if not len(counts) or k <= 0:
+            return []
+        # Only values that can make the first k (ties included) become strings.
+        key = -counts if largest else counts
+        bound = np.partition(key, min(k, len(key)) - 1)[min(k, len(key)) - 1]
+        pick = np.flatnonzero(key <= bound)
+        names = kernels.spans_to_strings(starts[pick], ends[pick], self.arena)
+        items = list(zip(names, counts[pick].tolist()))
+        sign = -1 if largest else 1
+        return sorted(items, key=lambda kv: (sign * kv[1], kv[0]))[:k]
 
     def top(self, k: int) -> list[tuple[str, int]]:
         """Most frequent values, count descending then value ascending (ties are stable)."""
-        if self.exact is not None:
-            items = self.exact.items()
-        else:
-            found = self.frequent.get_frequent_items(ds.frequent_items_error_type.NO_FALSE_NEGATIVES)
-            items = [(item[0], item[1]) for item in found]
-        return sorted(items, key=lambda kv: (-kv[1], kv[0]))[:k]
+        return self._ranked(k, True)
 
     def least(self, k: int) -> list[tuple[str, int]] | None:
         """Least frequent values; only known while counting is exact."""
-        if self.exact is None:
+        if self.registers is not None:
             return None
-        return sorted(self.exact.items(), key=lambda kv: (kv[1], kv[0]))[:k]
+        return self._ranked(k, False)
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        if self.frequent is not None:
-            state["frequent"] = self.frequent.serialize()
-        return state
+    def count_of(self, value: str) -> int:
+        """The value's count (a lower bound once counting is approximate)."""
+        hashes, counts, starts, ends = self._entries()
+        for i in np.flatnonzero(hashes == kernels.strings_hashes([value])[0]).tolist():
+            if kernels.spans_to_strings(starts[i:i + 1], ends[i:i + 1], self.arena)[0] == value:
+                return int(counts[i])
+        return 0
 
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        if isinstance(self.frequent, bytes):
-            self.frequent = ds.frequent_strings_sketch.deserialize(self.frequent)
+
+_NO_REGISTERS = np.zeros(1, dtype=np.uint8)
+
 
 class DistinctNumbers:
     """Distinct valid numbers: an exact sorted set up to `limit` values, then a

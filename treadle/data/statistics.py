@@ -151,13 +151,15 @@ class _Distinct:
     codes: np.ndarray
     hashes: np.ndarray
     counts: np.ndarray
-    labels: object  # indices -> list[str]
+    starts: np.ndarray  # each value's first occurrence, data[starts[k]:ends[k]]
+    ends: np.ndarray
+    data: np.ndarray
 
 
 def _distinct(column: pa.Array) -> _Distinct:
     offsets, data = kernels.buffers(column)
     codes, hashes, counts, first = kernels.distinct(offsets[:-1], offsets[1:], data)
-    return _Distinct(codes, hashes, counts, lambda idx: column.take(pa.array(first[idx])).to_pylist())
+    return _Distinct(codes, hashes, counts, offsets[first], offsets[first + 1], data)
 
 
 class StatisticsBuilder:
@@ -209,7 +211,7 @@ class StatisticsBuilder:
                 summary.merge(BinarySummary(ones, zeros, int(column.missing.sum()), int(column.invalid.sum())))
             elif kind == "CATEGORICAL":
                 found = categories[name] = _distinct(chunk.column(name))
-                summary.update_distinct(found.hashes, found.counts, found.labels)
+                summary.update_spans(found.starts, found.ends, found.data, found.hashes, found.counts)
             else:
                 word_counts[name] = self._update_text(summary, chunk, name)
         if self.target:
@@ -220,17 +222,15 @@ class StatisticsBuilder:
         offsets, data = kernels.buffers(column)
         if not kernels.plain_ascii(offsets, data):
             return self._update_text_unicode(summary, chunk, name)
-        counts, shortest, longest, hashes, found, starts, ends = kernels.count_words(offsets, data)
+        counts, shortest, longest = summary.words.add_words(offsets, data)
         summary.records += len(counts)
         summary.empty += int(np.count_nonzero(counts == 0))
         summary.total_words += int(counts.sum())
         summary.min_words = _opt(min, summary.min_words, int(counts.min()))
         summary.max_words = _opt(max, summary.max_words, int(counts.max()))
-        if len(hashes):
-            summary.min_length = _opt(min, summary.min_length, int(shortest))
-            summary.max_length = _opt(max, summary.max_length, int(longest))
-            summary.words.update_distinct(
-                hashes, found, lambda idx: kernels.spans_to_strings(starts[idx], ends[idx], data))
+        if longest:
+            summary.min_length = _opt(min, summary.min_length, shortest)
+            summary.max_length = _opt(max, summary.max_length, longest)
         return counts
 
     def _update_text_unicode(self, summary: TextSummary, chunk: RecordChunk, name: str) -> np.ndarray:
@@ -422,7 +422,7 @@ class StatisticsBuilder:
             missing = summary.missing + summary.invalid
         else:
             classes = summary.top(TARGET_CLASSES)
-            missing = summary.exact.get("", 0) if summary.is_exact else 0
+            missing = summary.count_of("") if summary.is_exact else 0
         return {
             "name": self.target, "type": kind,
             "distribution": [{"value": v, "count": int(c)} for v, c in classes],

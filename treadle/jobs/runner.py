@@ -22,6 +22,17 @@ from .worker import run_job
 log = logging.getLogger("treadle.jobs")
 
 
+# Job workers yield the CPU to the API process: a training job must not
+# stall real-time predictions on the same machine. On an idle machine the
+# niceness costs training nothing.
+WORKER_NICENESS = 10
+
+
+def _worker_init() -> None:
+    os.nice(WORKER_NICENESS)  # threads started later (numba, Arrow) inherit it
+    _die_with_parent()
+
+
 def _die_with_parent() -> None:
     """A worker must not outlive a server that was killed: its job is handed
     to another run, and a stray worker finishing later would race it."""
@@ -62,7 +73,7 @@ class LocalJobRunner:
         # spawn, not fork: the server process has threads and open sockets.
         return cf.ProcessPoolExecutor(max_workers=self.settings.job_concurrency,
                                       mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=_die_with_parent)
+                                      initializer=_worker_init)
 
     def wake(self) -> None:
         self._wake.set()

@@ -60,6 +60,9 @@ def _linear(indptr, pos, data, table, bias, out):
                     out[i, k] += table[r, k] * x
 
 
+_SMALL_PRODUCT = 512  # classes x features below which scoring stays in Python
+
+
 @dataclass
 class MLModelArtifact:
     model_type: str
@@ -214,15 +217,37 @@ class MLModelArtifact:
             p = float(np.float32(_sigmoid(z)))
             t = self.score_threshold if threshold is None else threshold
             return Prediction("1" if p >= t else "0", p)
-        z = self.bias.copy()
-        if cols:
-            r = np.array([c & mask if rows is None else rows.get(c & mask, -1) for c in cols])
-            v = np.asarray(vals)
-            keep = r >= 0
-            z += v[keep] @ table[r[keep]].astype(np.float64)
-        p = _softmax(z[None, :])[0]
-        best = int(np.argmax(p))
-        return Prediction(self.labels[best], None, {lab: float(q) for lab, q in zip(self.labels, p)})
+        k = self.n_outputs
+        hits = [(r, v) for r, v in ((c & mask if rows is None else rows.get(c & mask, -1), v)
+                                    for c, v in zip(cols, vals)) if r >= 0]
+        if k * len(hits) <= _SMALL_PRODUCT:
+            # Plain Python beats numpy's per-call overhead on a handful of
+            # features and classes, the common real-time case.
+            z = self.bias.tolist()
+            for r, v in hits:
+                weights = self._rows_list(r)
+                for j in range(k):
+                    z[j] += weights[j] * v
+            top = max(z)
+            e = [math.exp(x - top) for x in z]
+            total = sum(e)
+            p = [x / total for x in e]
+        else:
+            zz = self.bias.copy()
+            if hits:
+                r = np.fromiter((h[0] for h in hits), dtype=np.int64, count=len(hits))
+                v = np.fromiter((h[1] for h in hits), dtype=np.float64, count=len(hits))
+                zz += v @ table[r].astype(np.float64)
+            p = _softmax(zz[None, :])[0].tolist()
+        best = max(range(k), key=p.__getitem__)
+        return Prediction(self.labels[best], None, {lab: float(np.float32(q)) for lab, q in zip(self.labels, p)})
+
+    def _rows_list(self, r: int) -> list[float]:
+        cache = self.__dict__.setdefault("_row_lists", {})
+        row = cache.get(r)
+        if row is None:
+            row = cache[r] = self._table[r].astype(np.float64).tolist()
+        return row
 
     # ----------------------------------------------------- batch output text
     def output_header(self, has_tag: bool = False, has_true_label: bool = False) -> list[str]:

@@ -21,8 +21,8 @@ that process's own (``os.wait4`` rusage):
   (``JobQueue.claim`` then ``worker.run_job``, i.e. ``treadle.jobs.training.run``)
   against a SQLite store and local artifacts; suggested recipe, 10 passes,
   shuffle auto.  Time = FinishedAt - StartedAt of the entity, which
-  includes both reads of the CSV (statistics-free fit pass and
-  featurization) and every SGD pass.
+  includes reading and validating the CSV, fitting the recipe,
+  featurizing and every SGD pass.
 * treadle-batch: the BatchPrediction job on the test datasource, end to end
   (CSV parse, features, scores, gzip CSV output); AUC from its output file.
 * vw / vw-holdout-off: Treadle's fitted features (hashed columns from
@@ -602,7 +602,7 @@ def bench_size(args, rows: int, test_path: str) -> dict:
 
 def print_tables(all_results: dict[int, dict], test_rows: int) -> None:
     print()
-    print("Training (rows/s = training rows x passes run / wall time; Treadle's time includes reading the CSV twice)")
+    print("Training (rows/s = training rows x passes run / wall time; Treadle's time includes reading the CSV)")
     print(f"{'rows':>9} {'tool':16} {'rows/s':>12} {'seconds':>8} {'passes':>6} {'AUC':>7} {'peak MB':>8}"
           f"  {'treadle/tool rows/s':>19} {'AUC diff':>9}")
     for rows, res in all_results.items():

@@ -46,7 +46,7 @@ def test_add_words_against_python(text):
     offsets, data = kernels.buffers(pa.array(text))
     assert kernels.plain_ascii(offsets, data)
     counter = ValueCounter()
-    per_value, shortest, longest = counter.add_words(offsets, data)
+    per_value, shortest, longest = counter.add_words(offsets[:-1], offsets[1:], data)
     split = [t.split() for t in text]
     assert per_value.tolist() == [len(s) for s in split]
     flat = [w for s in split for w in s]
@@ -63,7 +63,7 @@ def test_value_table_across_chunks_merge_and_sketching():
     for i, chunk in enumerate(chunks):
         offsets, data = kernels.buffers(pa.array(chunk))
         for counter in (exact, small, left if i % 2 else right):
-            counter.add_words(offsets, data)
+            counter.add_words(offsets[:-1], offsets[1:], data)
     left.merge(right)
     flat = [w for chunk in chunks for t in chunk for w in t.split()]
     truth = {w: flat.count(w) for w in set(flat)}

@@ -83,6 +83,11 @@ def _word_hash(data, s, e):
         h = _FNV_OFFSET
         for p in range(s, e):
             h = (h ^ _U(data[p])) * _FNV_PRIME
+    return _mix(h)
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _mix(h):
     h ^= h >> _S33
     h *= _MIX1
     h ^= h >> _S33
@@ -289,34 +294,44 @@ def table_add(starts, ends, data, hashes, counts, k, table, arena, meta, registe
 
 
 @numba.njit(nogil=True, cache=True)
-def table_add_words(offsets, data, cursor, per_value, lengths, table, arena, meta, registers, sketching):
+def table_add_words(starts, ends, data, cursor, per_value, lengths, table, arena, meta, registers, sketching):
     """Count the whitespace-separated words of each value into the table.
 
     `cursor` is [value, byte position, words so far in that value], so a
     stop for room resumes at the word that did not fit. Fills words per value
     and the word length range (`lengths`: shortest, longest).
     """
-    n = len(offsets) - 1
+    n = len(starts)
     i, p, words = cursor[0], cursor[1], cursor[2]
     shortest, longest = lengths[0], lengths[1]
     mask = np.uint64(len(table) // TABLE_WIDTH - 1)
     stopped = False
     while i < n:
-        if p < offsets[i]:
-            p = offsets[i]
-        end = offsets[i + 1]
+        if p < starts[i]:
+            p = starts[i]
+        end = ends[i]
         while p < end:
             while p < end and _space(data[p]):
                 p += 1
             if p == end:
                 break
             s = p
-            while p < end and not _space(data[p]):
+            # Both forms of _word_hash are built while finding the word's
+            # end: the multiplies overlap with the scan, where hashing after
+            # it cost as much as the scan itself.
+            packed = _U(0)
+            fnv = _FNV_OFFSET
+            while p < end:
+                b = data[p]
+                if _space(b):
+                    break
+                packed = (packed << _U(8)) | _U(b)
+                fnv = (fnv ^ _U(b)) * _FNV_PRIME
                 p += 1
+            size = p - s
+            h = _mix(packed if size <= 8 else fnv)
             # The table lookup is written out here: as a call, even an
             # inlined one, it made this loop about 1.6 times slower.
-            size = p - s
-            h = _word_hash(data, s, p)
             hs = np.int64(h)
             j = np.int64(h & mask)
             while True:
@@ -442,7 +457,7 @@ def _trim(data, s, e):
 
 
 @numba.njit(nogil=True, cache=True)
-def parse_numbers(offsets, data, pow10):
+def parse_numbers(starts, ends, data, pow10):
     """Decimal numbers (values.NUMBER_REGEX) to float64, with a status per value.
 
     Only values that need one rounding are converted here (Clinger's fast
@@ -450,11 +465,11 @@ def parse_numbers(offsets, data, pow10):
     results equal a correctly rounded parse; longer mantissas and larger
     exponents are STATUS_UNSURE, for the caller to parse with Arrow.
     """
-    n = len(offsets) - 1
+    n = len(starts)
     values = np.full(n, np.nan)
     status = np.zeros(n, dtype=np.int8)
     for i in range(n):
-        s, e = _trim(data, offsets[i], offsets[i + 1])
+        s, e = _trim(data, starts[i], ends[i])
         if s == e:
             status[i] = STATUS_MISSING
             continue
@@ -539,12 +554,12 @@ def parse_numbers(offsets, data, pow10):
 
 
 @numba.njit(nogil=True, cache=True)
-def parse_binary(offsets, data):
+def parse_binary(starts, ends, data):
     """1, 0, or -1 (missing) / -2 (invalid) per value, case-insensitively (values.BINARY_*)."""
-    n = len(offsets) - 1
+    n = len(starts)
     out = np.empty(n, dtype=np.int8)
     for i in range(n):
-        s, e = _trim(data, offsets[i], offsets[i + 1])
+        s, e = _trim(data, starts[i], ends[i])
         size = e - s
         if size == 0:
             out[i] = -1
@@ -682,3 +697,65 @@ def count_at_most(values, edges):
             c += e <= v
         out[i] = c
     return out
+
+
+# -- CSV fields ---------------------------------------------------------------
+
+@numba.njit(nogil=True, cache=True)
+def split_fields(arr, starts, ends, width):
+    """Comma positions of plain lines (no quotes, no carriage returns).
+
+    For each line arr[starts[i]:ends[i]]: its field count, and where it has
+    `width` fields, the positions of its commas in cuts[i]. Also returns the
+    OR of all bytes, so that the caller can tell ASCII (below 0x80) from
+    bytes that still need a UTF-8 check, and whether every byte is plain in
+    the sense of `plain_ascii`.
+    """
+    n = len(starts)
+    cuts = np.empty((n, max(width - 1, 1)), dtype=np.int64)
+    fields = np.empty(n, dtype=np.int64)
+    high = 0
+    control = 0
+    for i in range(n):
+        f = 0
+        for p in range(starts[i], ends[i]):
+            b = arr[p]
+            high |= b
+            control += (b < 0x20) & (b != 0x09) | (b == 0x7F)
+            if b == 0x2C:
+                if f < width - 1:
+                    cuts[i, f] = p
+                f += 1
+        fields[i] = f + 1
+    return cuts, fields, high, control == 0
+
+
+@numba.njit(nogil=True, cache=True)
+def gather_fields(arr, starts, ends, cuts, rows, width):
+    """Arrow string columns of the fields of lines `rows`: one data buffer holding
+    the columns one after another, and each column's offsets (from 0) in a row
+    of `offsets`; bounds[c] is where column c's bytes begin in the buffer."""
+    m = len(rows)
+    offsets = np.empty((width, m + 1), dtype=np.int32)
+    bounds = np.zeros(width + 1, dtype=np.int64)
+    for c in range(width):
+        total = 0
+        offsets[c, 0] = 0
+        for k in range(m):
+            i = rows[k]
+            s = starts[i] if c == 0 else cuts[i, c - 1] + 1
+            e = ends[i] if c == width - 1 else cuts[i, c]
+            total += e - s
+            offsets[c, k + 1] = total
+        bounds[c + 1] = bounds[c] + total
+    data = np.empty(bounds[width], dtype=np.uint8)
+    for c in range(width):
+        at = bounds[c]
+        for k in range(m):
+            i = rows[k]
+            s = starts[i] if c == 0 else cuts[i, c - 1] + 1
+            e = ends[i] if c == width - 1 else cuts[i, c]
+            for p in range(s, e):
+                data[at] = arr[p]
+                at += 1
+    return data, offsets, bounds

@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from treadle.data import typed
+from treadle.data import kernels, typed
 from treadle.data.rearrangement import Split
 from treadle.data.schema import DataSchema
 
@@ -113,45 +113,116 @@ class RejectionLog:
 
 
 class RecordChunk:
-    """Accepted records from one file: raw string columns plus where each came from."""
+    """Accepted records from one file: raw string columns plus where each came from.
 
-    def __init__(self, schema: DataSchema, table: pa.Table, offsets: np.ndarray,
-                 line_numbers: np.ndarray, file_name: str, file_index: int):
+    A chunk cut from plain lines (`_Fields`) keeps the field positions in
+    the block it came from and builds Arrow columns only when asked: the
+    statistics read the fields where they are (`spans`), which spares a copy
+    of every byte.
+    """
+
+    def __init__(self, schema: DataSchema, table: pa.Table | None, offsets: np.ndarray,
+                 line_numbers: np.ndarray, file_name: str, file_index: int, fields: _Fields | None = None):
         self.schema = schema
-        self.table = table
+        self._table = table
+        self._fields = fields
+        self._columns: dict[str, pa.Array] = {}
         self.offsets = offsets
         self.line_numbers = line_numbers
         self.file_name = file_name
         self.file_index = file_index
         self._typed: dict[str, typed.TypedColumn] = {}
 
+    @property
+    def table(self) -> pa.Table:
+        if self._table is None:
+            self._table = self._fields.table(self.schema.names)
+        return self._table
+
     def __len__(self) -> int:
-        return self.table.num_rows
+        return self._fields.rows if self._table is None else self._table.num_rows
 
     def column(self, name: str) -> pa.Array:
-        return self.table.column(name).combine_chunks()
+        if self._table is None:
+            found = self._columns.get(name)
+            if found is None:
+                found = self._columns[name] = self._fields.column(self.schema.names.index(name))
+            return found
+        return self._table.column(name).combine_chunks()
+
+    def spans(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+        """(starts, ends, data, plain): value i is data[starts[i]:ends[i]]; `plain` when every
+        byte is printable ASCII, a space or a tab (`kernels.plain_ascii`)."""
+        if self._table is None:
+            starts, ends = self._fields.spans(self.schema.names.index(name))
+            return starts, ends, self._fields.arr, self._fields.plain
+        offsets, data = kernels.buffers(self.column(name))
+        return offsets[:-1], offsets[1:], data, kernels.plain_ascii(offsets, data)
 
     def typed(self, name: str) -> typed.TypedColumn:
         """NUMERIC and BINARY attributes as float64 with missing/invalid masks."""
         if name not in self._typed:
             kind = self.schema.type_of(name)
-            if kind == "NUMERIC":
-                self._typed[name] = typed.numeric(self.column(name))
-            elif kind == "BINARY":
-                self._typed[name] = typed.binary(self.column(name))
-            else:
+            if kind not in ("NUMERIC", "BINARY"):
                 raise TypeError(f'attribute "{name}" is {kind}, not NUMERIC or BINARY')
+            if self._table is None and self._fields.plain:
+                starts, ends, data, _ = self.spans(name)
+                found = (typed.numeric_spans(starts, ends, data) if kind == "NUMERIC"
+                         else typed.binary_spans(starts, ends, data))
+            else:
+                found = (typed.numeric if kind == "NUMERIC" else typed.binary)(self.column(name))
+            self._typed[name] = found
         return self._typed[name]
 
     def tokens(self, name: str) -> pa.ListArray:
         return typed.tokens(self.column(name))
 
     def take(self, keep: np.ndarray) -> RecordChunk:
-        chunk = RecordChunk(self.schema, self.table.filter(pa.array(keep)), self.offsets[keep],
-                            self.line_numbers[keep], self.file_name, self.file_index)
+        if self._table is None:
+            chunk = RecordChunk(self.schema, None, self.offsets[keep], self.line_numbers[keep],
+                                self.file_name, self.file_index, self._fields.take(keep))
+        else:
+            chunk = RecordChunk(self.schema, self._table.filter(pa.array(keep)), self.offsets[keep],
+                                self.line_numbers[keep], self.file_name, self.file_index)
         chunk._typed = {k: typed.TypedColumn(v.values[keep], v.missing[keep], v.invalid[keep])
                         for k, v in self._typed.items()}
         return chunk
+
+
+@dataclass
+class _Fields:
+    """Records of a block of plain lines, as field positions in the block's bytes."""
+
+    arr: np.ndarray
+    starts: np.ndarray  # each record's first byte
+    ends: np.ndarray  # each record's end, line end excluded
+    cuts: np.ndarray  # each record's comma positions, one column per comma
+    plain: bool
+
+    @property
+    def rows(self) -> int:
+        return len(self.starts)
+
+    def spans(self, c: int) -> tuple[np.ndarray, np.ndarray]:
+        width = self.cuts.shape[1] + 1
+        starts = self.starts if c == 0 else self.cuts[:, c - 1] + 1
+        ends = self.ends if c == width - 1 else self.cuts[:, c]
+        return starts, ends
+
+    def column(self, c: int) -> pa.Array:
+        starts, ends = self.spans(c)
+        offsets, data = kernels.gather(starts, ends, self.arr)
+        return pa.StringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(data))
+
+    def table(self, names: list[str]) -> pa.Table:
+        rows = np.arange(self.rows)
+        data, offsets, bounds = kernels.gather_fields(self.arr, self.starts, self.ends, self.cuts, rows, len(names))
+        return pa.Table.from_arrays(
+            [pa.StringArray.from_buffers(self.rows, pa.py_buffer(offsets[c]), pa.py_buffer(data[bounds[c]:bounds[c + 1]]))
+             for c in range(len(names))], names=names)
+
+    def take(self, keep: np.ndarray) -> _Fields:
+        return _Fields(self.arr, self.starts[keep], self.ends[keep], self.cuts[keep], self.plain)
 
 
 @dataclass
@@ -436,11 +507,41 @@ class RecordReader:
 
         if not len(chosen):
             return None, header_pending, line_no + n
-        table, chosen = self._parse(buf, lines, chosen, n, numbers, file)
-        chunk = RecordChunk(self.schema, table, offset + lines.starts[chosen], numbers[chosen], file, index)
+        table = fields = None
+        if b'"' not in buf and b"\r" not in buf:
+            split = self._split_plain(lines, chosen, numbers, file)
+            if split is not None:
+                fields, chosen = split
+        if fields is None:
+            table, chosen = self._parse(buf, lines, chosen, n, numbers, file)
+        chunk = RecordChunk(self.schema, table, offset + lines.starts[chosen], numbers[chosen], file, index,
+                            fields)
         if self.require_target and len(chunk):
             chunk = self._drop_bad_targets(chunk)
         return chunk, header_pending, line_no + n
+
+    def _split_plain(self, lines: _Lines, chosen: np.ndarray, numbers: np.ndarray, file: str):
+        """Fields of lines without quotes or carriage returns, cut at their commas.
+
+        Arrow's reader does more than such lines need (quoting, its own line
+        scan, a copy of every field); this finds the commas and leaves the
+        bytes where they are (`_Fields`). None when the block has non-ASCII
+        bytes, which Arrow then checks for valid UTF-8.
+        """
+        width = len(self._names)
+        starts, ends = lines.starts[chosen], lines.ends[chosen]
+        if len(lines.arr) >= 1 << 31:
+            return None
+        cuts, fields, high, plain = kernels.split_fields(lines.arr, starts, ends, width)
+        if high >= 0x80:
+            return None
+        wrong = np.flatnonzero(fields != width)
+        if len(wrong):
+            self._reject(file, numbers[chosen[wrong]],
+                         [f"expected {width} fields, found {found}" for found in fields[wrong].tolist()])
+            rows = fields == width
+            starts, ends, cuts, chosen = starts[rows], ends[rows], cuts[rows], chosen[rows]
+        return _Fields(lines.arr, starts, ends, cuts[:, :width - 1], plain), chosen
 
     def _parse(self, buf: bytes, lines: _Lines, chosen: np.ndarray, n: int, numbers: np.ndarray, file: str):
         if len(chosen) == n:

@@ -16,7 +16,7 @@ from treadle.data import kernels
 
 KLL_K = 200  # normalized rank error about 1.3 %
 EXACT_VALUE_LIMIT = 10000
-SKETCH_ENTRIES = 1 << 14  # values kept once counting is approximate
+SKETCH_ENTRIES = 1 << 15  # values kept once counting is approximate
 
 
 class ValueCounter:
@@ -110,15 +110,15 @@ class ValueCounter:
             if k >= len(starts):
                 return
 
-    def add_words(self, offsets: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, int, int]:
-        """Count the words of plain-ASCII values (`kernels.plain_ascii`): words per value and the
-        shortest and longest word (0, 0 without words)."""
-        n = len(offsets) - 1
+    def add_words(self, starts: np.ndarray, ends: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, int, int]:
+        """Count the words of the plain-ASCII (`kernels.plain_ascii`) values data[starts[i]:ends[i]]:
+        words per value and the shortest and longest word (0, 0 without words)."""
+        n = len(starts)
         per_value = np.zeros(n, dtype=np.int64)
         lengths = np.array([np.iinfo(np.int64).max, 0], dtype=np.int64)
         cursor = np.zeros(3, dtype=np.int64)
         while True:
-            i = kernels.table_add_words(offsets, data, cursor, per_value, lengths, self.table, self.arena,
+            i = kernels.table_add_words(starts, ends, data, cursor, per_value, lengths, self.table, self.arena,
                                         self.meta, self._registers(), self.registers is not None)
             self._settle()
             if i >= n:

@@ -156,10 +156,10 @@ class _Distinct:
     data: np.ndarray
 
 
-def _distinct(column: pa.Array) -> _Distinct:
-    offsets, data = kernels.buffers(column)
-    codes, hashes, counts, first = kernels.distinct(offsets[:-1], offsets[1:], data)
-    return _Distinct(codes, hashes, counts, offsets[first], offsets[first + 1], data)
+def _distinct(chunk: RecordChunk, name: str) -> _Distinct:
+    starts, ends, data, _ = chunk.spans(name)
+    codes, hashes, counts, first = kernels.distinct(starts, ends, data)
+    return _Distinct(codes, hashes, counts, starts[first], ends[first], data)
 
 
 class StatisticsBuilder:
@@ -210,7 +210,7 @@ class StatisticsBuilder:
                 zeros = int(np.count_nonzero(column.values == 0.0))
                 summary.merge(BinarySummary(ones, zeros, int(column.missing.sum()), int(column.invalid.sum())))
             elif kind == "CATEGORICAL":
-                found = categories[name] = _distinct(chunk.column(name))
+                found = categories[name] = _distinct(chunk, name)
                 summary.update_spans(found.starts, found.ends, found.data, found.hashes, found.counts)
             else:
                 word_counts[name] = self._update_text(summary, chunk, name)
@@ -218,11 +218,10 @@ class StatisticsBuilder:
             self._update_joint(chunk, word_counts, categories)
 
     def _update_text(self, summary: TextSummary, chunk: RecordChunk, name: str) -> np.ndarray:
-        column = chunk.column(name)
-        offsets, data = kernels.buffers(column)
-        if not kernels.plain_ascii(offsets, data):
+        starts, ends, data, plain = chunk.spans(name)
+        if not plain:
             return self._update_text_unicode(summary, chunk, name)
-        counts, shortest, longest = summary.words.add_words(offsets, data)
+        counts, shortest, longest = summary.words.add_words(starts, ends, data)
         summary.records += len(counts)
         summary.empty += int(np.count_nonzero(counts == 0))
         summary.total_words += int(counts.sum())
@@ -305,7 +304,7 @@ class StatisticsBuilder:
                 labels = [0, 1, mi.MISSING]
             elif kind == "CATEGORICAL":
                 # Rows are keyed by the value's hash, so no strings are made.
-                found = categories.get(name) or _distinct(chunk.column(name))
+                found = categories.get(name) or _distinct(chunk, name)
                 codes, labels = found.codes, found.hashes
             else:
                 codes, labels = mi.word_count_codes(word_counts[name])

@@ -55,11 +55,21 @@ def numeric(column) -> TypedColumn:
 
 
 def _numeric_compiled(column: pa.Array, offsets: np.ndarray, data: np.ndarray) -> TypedColumn:
-    values, status = kernels.parse_numbers(offsets, data, kernels.pow10())
+    return numeric_spans(offsets[:-1], offsets[1:], data, lambda rows: column.take(pa.array(rows)))
+
+
+def numeric_spans(starts: np.ndarray, ends: np.ndarray, data: np.ndarray, strings=None) -> TypedColumn:
+    """NUMERIC values data[starts[i]:ends[i]], all plain ASCII (`kernels.plain_ascii`).
+
+    `strings(rows)` gives those values as an Arrow array; by default they
+    are copied out of `data`.
+    """
+    values, status = kernels.parse_numbers(starts, ends, data, kernels.pow10())
     unsure = np.flatnonzero(status == kernels.STATUS_UNSURE)
     if len(unsure):
         # Long mantissas and big exponents need a correctly rounded parse.
-        slow = numeric_checked(pc.utf8_trim_whitespace(column.take(pa.array(unsure))))
+        some = strings(unsure) if strings else pa.array(kernels.spans_to_strings(starts[unsure], ends[unsure], data))
+        slow = numeric_checked(pc.utf8_trim_whitespace(some))
         values[unsure] = slow.values
         status[unsure] = np.where(slow.invalid, kernels.STATUS_INVALID, kernels.STATUS_VALID)
     return TypedColumn(values, status == kernels.STATUS_MISSING, status == kernels.STATUS_INVALID)
@@ -102,9 +112,7 @@ def binary(column) -> TypedColumn:
     column = _strings(column)
     offsets, data = kernels.buffers(column)
     if kernels.plain_ascii(offsets, data):
-        codes = kernels.parse_binary(offsets, data)
-        values = np.where(codes >= 0, codes, np.nan).astype(np.float64)
-        return TypedColumn(values, codes == -1, codes == -2)
+        return binary_spans(offsets[:-1], offsets[1:], data)
     words = pc.utf8_lower(pc.utf8_trim_whitespace(column))
     missing = _bool(pc.equal(pc.binary_length(words), 0))
     is_true = _bool(pc.is_in(words, value_set=_TRUE))
@@ -113,6 +121,13 @@ def binary(column) -> TypedColumn:
     values[is_true] = 1.0
     values[is_false] = 0.0
     return TypedColumn(values, missing, ~(missing | is_true | is_false))
+
+
+def binary_spans(starts: np.ndarray, ends: np.ndarray, data: np.ndarray) -> TypedColumn:
+    """BINARY values data[starts[i]:ends[i]], all plain ASCII (`kernels.plain_ascii`)."""
+    codes = kernels.parse_binary(starts, ends, data)
+    values = np.where(codes >= 0, codes, np.nan).astype(np.float64)
+    return TypedColumn(values, codes == -1, codes == -2)
 
 
 def tokens(column) -> pa.ListArray:

@@ -190,3 +190,25 @@ def test_file_source(tmp_path):
     path.write_bytes(b"1,a,b\n2,c,d\n")
     reader, rows, _, _ = read([file_source(str(path))])
     assert len(rows) == 2 and reader.bytes_read == 12
+
+
+def test_plain_blocks_match_arrow_parsing():
+    # A quote anywhere in a block sends it through Arrow's reader; the same
+    # records without it are cut by the compiled splitter.
+    schema = make_schema([("n", "NUMERIC"), ("b", "BINARY"), ("t", "TEXT"), ("c", "CATEGORICAL")])
+    lines = [b"1.5,yes,a b,x", b" 2 ,N,,y", b"abc,maybe,x\ty  z,", b"9007199254740993,1,w,z", b"7,0", b"3,1,q,r,s",
+             b"1e999,true,\x1cctl,x"]
+    plain = b"\n".join(lines) + b"\n"
+    quoted = plain + b'"4",no,"u",v\n'
+    a_reader, a_rows, a_lines, _ = read(plain, schema=schema, chunk_bytes=1 << 20)
+    b_reader, b_rows, b_lines, _ = read(quoted, schema=schema, chunk_bytes=1 << 20)
+    assert b_rows[:-1] == a_rows and b_lines[:-1] == a_lines
+    assert [str(s) for s in a_reader.rejections.samples] == [str(s) for s in b_reader.rejections.samples]
+    (a,), (b,) = list(RecordReader([bytes_source("f", plain)], schema)), list(RecordReader([bytes_source("f", quoted)], schema))
+    assert a._table is None and b._table is not None
+    for name in ("n", "b"):
+        x, y = a.typed(name), b.typed(name)
+        assert np.array_equal(x.values, y.values[:-1], equal_nan=True)
+        assert (x.missing == y.missing[:-1]).all() and (x.invalid == y.invalid[:-1]).all()
+    assert a.table.to_pylist() == b.table.slice(0, len(a)).to_pylist()
+    assert a.take(np.array([True, False, True, False, True])).column("t").to_pylist() == ["a b", "x\ty  z", "\x1cctl"]

@@ -180,7 +180,7 @@ def _distinct_run(starts, ends, data, i, slots, hashes, counts, first, codes, fo
 
 
 @numba.njit(nogil=True, cache=True)
-def distinct(starts, ends, data):
+def distinct(starts, ends, data, expect=64):
     """Distinct byte strings among data[starts[i]:ends[i]], in first-seen order.
 
     Returns codes (per item, its distinct index), and per distinct value its
@@ -188,10 +188,13 @@ def distinct(starts, ends, data):
     not the items, so it stays in cache for low-cardinality columns.
     """
     n = len(starts)
-    slots = np.full(256, -1, dtype=np.int64)
-    hashes = np.empty(128, dtype=np.uint64)
-    counts = np.zeros(128, dtype=np.int64)
-    first = np.empty(128, dtype=np.int64)
+    room = 128
+    while room < min(expect, n):
+        room *= 2
+    slots = np.full(2 * room, -1, dtype=np.int64)
+    hashes = np.empty(room, dtype=np.uint64)
+    counts = np.zeros(room, dtype=np.int64)
+    first = np.empty(room, dtype=np.int64)
     codes = np.empty(n, dtype=np.int64)
     i = 0
     found = 0
@@ -248,49 +251,78 @@ def _same_bytes(a, a0, b, b0, size):
     return True
 
 
-@numba.njit(nogil=True, cache=True, inline="always")
-def _table_put(table, arena, meta, registers, sketching, data, s, e, h, count):
-    """Add `count` to the value data[s:e]; False when there is no room (nothing changed)."""
-    mask = len(table) // TABLE_WIDTH - 1
-    size = e - s
-    hs = np.int64(h)
-    j = np.int64(h & np.uint64(mask))
-    while True:
-        at = j * TABLE_WIDTH
-        z = table[at + 3]
-        if z < 0:
-            used = meta[M_USED]
-            if meta[M_ENTRIES] >= meta[M_STOP] or used + size > len(arena):
-                meta[M_NEED] = size
-                return False
-            table[at] = hs
-            table[at + 1] = count
-            table[at + 2] = used
-            table[at + 3] = size
-            for k in range(size):
-                arena[used + k] = data[s + k]
-            meta[M_USED] = used + size
-            meta[M_ENTRIES] += 1
-            if sketching:
-                # A value enters the table once per stay, so the register
-                # update is paid per distinct value, not per occurrence.
-                _hll_add(registers, h)
-            return True
-        if table[at] == hs and z == size and (size <= 8 or _same_bytes(arena, table[at + 2], data, s, size)):
-            table[at + 1] += count
-            return True
-        j = (j + 1) & mask
-
-
 @numba.njit(nogil=True, cache=True)
 def table_add(starts, ends, data, hashes, counts, k, table, arena, meta, registers, sketching):
     """Add counts[i] of data[starts[i]:ends[i]] for i from k; returns where it stopped."""
     n = len(starts)
+    mask = np.uint64(len(table) // TABLE_WIDTH - 1)
     while k < n:
-        if not _table_put(table, arena, meta, registers, sketching, data, starts[k], ends[k], hashes[k], counts[k]):
-            break
+        s, e, h = starts[k], ends[k], hashes[k]
+        size = e - s
+        hs = np.int64(h)
+        j = np.int64(h & mask)
+        while True:
+            at = j * TABLE_WIDTH
+            z = table[at + 3]
+            if z < 0:
+                used = meta[M_USED]
+                if meta[M_ENTRIES] >= meta[M_STOP] or used + size > len(arena):
+                    meta[M_NEED] = size
+                    return k
+                table[at] = hs
+                table[at + 1] = counts[k]
+                table[at + 2] = used
+                table[at + 3] = size
+                for b in range(size):
+                    arena[used + b] = data[s + b]
+                meta[M_USED] = used + size
+                meta[M_ENTRIES] += 1
+                if sketching:
+                    # A value enters the table once per stay, so the register
+                    # update is paid per distinct value, not per occurrence.
+                    _hll_add(registers, h)
+                break
+            if table[at] == hs and z == size and (size <= 8 or _same_bytes(arena, table[at + 2], data, s, size)):
+                table[at + 1] += counts[k]
+                break
+            j = (j + np.int64(1)) & np.int64(mask)
         k += 1
     return k
+
+
+@numba.njit(nogil=True, cache=True)
+def find_keys(keys, values, wanted, out):
+    """out[i] = values[j] where keys[j] == wanted[i]; out[i] is left alone where no key matches."""
+    cap = 16
+    while cap < 2 * len(keys):
+        cap *= 2
+    mask = np.uint64(cap - 1)
+    slots = np.full(cap, -1, dtype=np.int64)
+    for j in range(len(keys)):
+        at = np.int64(_mix(keys[j]) & mask)
+        while slots[at] >= 0:
+            at = (at + 1) & (cap - 1)
+        slots[at] = j
+    for i in range(len(wanted)):
+        w = wanted[i]
+        at = np.int64(_mix(w) & mask)
+        while slots[at] >= 0:
+            if keys[slots[at]] == w:
+                out[i] = values[slots[at]]
+                break
+            at = (at + 1) & (cap - 1)
+
+
+@numba.njit(nogil=True, cache=True)
+def table_median(table):
+    """The median count of the table's values."""
+    counts = np.empty(len(table) // TABLE_WIDTH, dtype=np.int64)
+    n = 0
+    for j in range(len(counts)):
+        if table[j * TABLE_WIDTH + 3] >= 0:
+            counts[n] = table[j * TABLE_WIDTH + 1]
+            n += 1
+    return np.median(counts[:n]) if n else 0.0
 
 
 @numba.njit(nogil=True, cache=True)
@@ -330,8 +362,8 @@ def table_add_words(starts, ends, data, cursor, per_value, lengths, table, arena
                 p += 1
             size = p - s
             h = _mix(packed if size <= 8 else fnv)
-            # The table lookup is written out here: as a call, even an
-            # inlined one, it made this loop about 1.6 times slower.
+            # The table lookup is written out here (as in table_add): as a
+            # call, even an inlined one, it made this loop 1.6 times slower.
             hs = np.int64(h)
             j = np.int64(h & mask)
             while True:

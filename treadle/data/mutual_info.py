@@ -138,14 +138,20 @@ class Contingency:
             return
         nr, nc = len(row_labels), len(col_labels)
         joint = np.bincount(row_codes * nc + col_codes, minlength=nr * nc).reshape(nr, nc)
-        used_rows = np.flatnonzero(joint.sum(axis=1))
-        used_cols = np.flatnonzero(joint.sum(axis=0))
+        if nr <= 64:
+            row_sums, col_sums = joint.sum(axis=1), joint.sum(axis=0)
+        else:
+            # numpy's sums along the short axis of a tall table took longer
+            # than counting the codes again.
+            row_sums, col_sums = np.bincount(row_codes, minlength=nr), np.bincount(col_codes, minlength=nc)
+        used_rows = np.flatnonzero(row_sums)
+        used_cols = np.flatnonzero(col_sums)
         if len(self.rows) < self.row_limit:
             # Bigger local buckets claim global slots first, so the capped
             # category table keeps the values that matter most in this chunk.
             # (Once the table is full nothing is claimed, and the sort of an
             # ID column's chunk was wasted.)
-            used_rows = used_rows[np.argsort(-joint[used_rows].sum(axis=1), kind="stable")]
+            used_rows = used_rows[np.argsort(-row_sums[used_rows], kind="stable")]
         gr = self._map_rows(row_labels, used_rows)
         gc = np.array([self._index(self.cols, col_labels[c], self.row_limit) for c in used_cols.tolist()])
         self._grow()
@@ -177,9 +183,9 @@ class Contingency:
         out = np.full(len(picked), -1, dtype=np.int64)
         known, slots = self._known_keys()
         if len(known):
-            at = np.minimum(np.searchsorted(known, picked), len(known) - 1)
-            hit = known[at] == picked
-            out[hit] = slots[at[hit]]
+            # A hash lookup: searchsorted of an ID column's chunk in the
+            # known keys mispredicted at every step and led this profile.
+            kernels.find_keys(known, slots, picked, out)
         new = np.flatnonzero(out < 0)
         room = max(self.row_limit - len(self.rows), 0)
         for i in new[:room].tolist():

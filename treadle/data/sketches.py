@@ -78,7 +78,7 @@ class ValueCounter:
         cap = SKETCH_ENTRIES if sketching else self.limit + 1
         subtract = 0
         if sketching and entries >= cap:
-            subtract = max(int(np.median(self._entries()[1])), 1)
+            subtract = max(int(kernels.table_median(self.table)), 1)
             self.offset += subtract
         slots = want = len(self.table) // kernels.TABLE_WIDTH
         while want // 2 <= entries and want // 2 < cap:

@@ -156,9 +156,9 @@ class _Distinct:
     data: np.ndarray
 
 
-def _distinct(chunk: RecordChunk, name: str) -> _Distinct:
+def _distinct(chunk: RecordChunk, name: str, expect: int = 64) -> _Distinct:
     starts, ends, data, _ = chunk.spans(name)
-    codes, hashes, counts, first = kernels.distinct(starts, ends, data)
+    codes, hashes, counts, first = kernels.distinct(starts, ends, data, expect)
     return _Distinct(codes, hashes, counts, starts[first], ends[first], data)
 
 
@@ -181,6 +181,7 @@ class StatisticsBuilder:
         self.distinct_numbers: dict[str, DistinctNumbers] = {
             name: DistinctNumbers() for name in self.joint if schema.type_of(name) == "NUMERIC"}
         self.binned: dict[str, np.ndarray] = {}
+        self.expect: dict[str, int] = {}  # distinct values per CATEGORICAL attribute in the last chunk
         self.levels: dict = {}  # target level label -> column of the binned tables
 
     def fork(self) -> StatisticsBuilder:
@@ -210,7 +211,10 @@ class StatisticsBuilder:
                 zeros = int(np.count_nonzero(column.values == 0.0))
                 summary.merge(BinarySummary(ones, zeros, int(column.missing.sum()), int(column.invalid.sum())))
             elif kind == "CATEGORICAL":
-                found = categories[name] = _distinct(chunk, name)
+                # Sized for the last chunk's distinct values, an ID column's
+                # table does not rehash its way up from a few slots each time.
+                found = categories[name] = _distinct(chunk, name, self.expect.get(name, 64))
+                self.expect[name] = len(found.counts)
                 summary.update_spans(found.starts, found.ends, found.data, found.hashes, found.counts)
             else:
                 word_counts[name] = self._update_text(summary, chunk, name)

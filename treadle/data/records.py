@@ -532,9 +532,10 @@ class RecordReader:
         starts, ends = lines.starts[chosen], lines.ends[chosen]
         if len(lines.arr) >= 1 << 31:
             return None
-        cuts, fields, high, plain = kernels.split_fields(lines.arr, starts, ends, width)
-        if high >= 0x80:
+        ascii, plain = kernels.block_bytes(lines.arr)
+        if not ascii:
             return None
+        cuts, fields = kernels.split_fields(lines.arr, starts, ends, width)
         wrong = np.flatnonzero(fields != width)
         if len(wrong):
             self._reject(file, numbers[chosen[wrong]],

@@ -151,3 +151,20 @@ def test_parallel_sequential_and_pickled_builders_agree():
             if a["type"] == "NUMERIC" and a["name"] != "y":
                 assert a["distinct"] == b["distinct"]
                 assert a["binned_mutual_information"] == pytest.approx(b["binned_mutual_information"], abs=1e-12)
+
+
+def test_full_correlation_table_adds_by_key_as_add_does():
+    from treadle.data import mutual_info as mi
+    rng = np.random.default_rng(8)
+    keys = rng.integers(0, 600, 5000).astype(np.uint64) * np.uint64(2654435761)
+    target = rng.integers(0, 3, 5000)
+    a, b = mi.Contingency(), mi.Contingency()
+    for part in np.array_split(np.arange(5000), 5):
+        labels, codes = np.unique(keys[part], return_inverse=True)
+        a.add(codes, labels, target[part], ["x", "y", "z"])
+        if b.full:
+            b.add_keys(keys[part], target[part], ["x", "y", "z"])
+        else:
+            b.add(codes, labels, target[part], ["x", "y", "z"])
+    assert b.full and a.rows == b.rows and a.cols == b.cols
+    assert (a.counts == b.counts).all()

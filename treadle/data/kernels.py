@@ -103,10 +103,14 @@ def _hash(data, start, end):
 
 @numba.njit(nogil=True, cache=True)
 def hash_values(offsets, data):
-    n = len(offsets) - 1
-    out = np.empty(n, dtype=np.uint64)
-    for i in range(n):
-        out[i] = _hash(data, offsets[i], offsets[i + 1])
+    return hash_spans(offsets[:-1], offsets[1:], data)
+
+
+@numba.njit(nogil=True, cache=True)
+def hash_spans(starts, ends, data):
+    out = np.empty(len(starts), dtype=np.uint64)
+    for i in range(len(starts)):
+        out[i] = _hash(data, starts[i], ends[i])
     return out
 
 

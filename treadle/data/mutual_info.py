@@ -157,6 +157,33 @@ class Contingency:
         self._grow()
         self._accumulate(gr, gc, joint[np.ix_(used_rows, used_cols)])
 
+    @property
+    def full(self) -> bool:
+        return len(self.rows) >= self.row_limit
+
+    def add_keys(self, keys: np.ndarray, col_codes: np.ndarray, col_labels: list) -> None:
+        """`add` for rows labelled by integer keys (value hashes) once the row table is full.
+
+        Nothing can claim a row any more, so each record goes straight to its
+        key's row or OTHER, without first counting the chunk's distinct keys.
+        """
+        if not len(keys):
+            return
+        rows = np.full(len(keys), -1, dtype=np.int64)
+        known, slots = self._known_keys()
+        if len(known):
+            kernels.find_keys(known, slots, keys, rows)
+        unknown = rows < 0
+        if unknown.any():
+            rows[unknown] = self._index(self.rows, OTHER, None)
+        nc = len(col_labels)
+        used_cols = np.flatnonzero(np.bincount(col_codes, minlength=nc))
+        gc = np.full(nc, -1, dtype=np.int64)
+        gc[used_cols] = [self._index(self.cols, col_labels[c], self.row_limit) for c in used_cols.tolist()]
+        self._grow()
+        shape = self.counts.shape
+        self.counts += np.bincount(rows * shape[1] + gc[col_codes], minlength=shape[0] * shape[1]).reshape(shape)
+
     def _accumulate(self, gr: np.ndarray, gc: np.ndarray, block: np.ndarray) -> None:
         if len(gr) <= 64:
             np.add.at(self.counts, (gr[:, None], gc[None, :]), block)

@@ -211,6 +211,14 @@ class StatisticsBuilder:
                 zeros = int(np.count_nonzero(column.values == 0.0))
                 summary.merge(BinarySummary(ones, zeros, int(column.missing.sum()), int(column.invalid.sum())))
             elif kind == "CATEGORICAL":
+                table = self.joint.get(name)
+                if table is not None and table.full:
+                    # Neither the counter nor the full correlation table needs
+                    # the chunk's distinct values: each record is added by hash.
+                    starts, ends, data, _ = chunk.spans(name)
+                    hashes = categories[name] = kernels.hash_spans(starts, ends, data)
+                    summary.update_spans(starts, ends, data, hashes, np.ones(len(hashes), dtype=np.int64))
+                    continue
                 # Sized for the last chunk's distinct values, an ID column's
                 # table does not rehash its way up from a few slots each time.
                 found = categories[name] = _distinct(chunk, name, self.expect.get(name, 64))
@@ -308,7 +316,11 @@ class StatisticsBuilder:
                 labels = [0, 1, mi.MISSING]
             elif kind == "CATEGORICAL":
                 # Rows are keyed by the value's hash, so no strings are made.
-                found = categories.get(name) or _distinct(chunk, name)
+                found = categories.get(name)
+                if isinstance(found, np.ndarray):
+                    table.add_keys(found[t_valid], t_codes, t_labels)
+                    continue
+                found = found or _distinct(chunk, name)
                 codes, labels = found.codes, found.hashes
             else:
                 codes, labels = mi.word_count_codes(word_counts[name])

@@ -233,11 +233,15 @@ class _Lines:
     starts: np.ndarray  # first byte of each line
     ends: np.ndarray  # end of content, line end excluded
     spans: np.ndarray  # bytes each line occupies including its line end
+    has_quote: bool
+    has_cr: bool
+    ascii: bool  # every byte below 0x80
+    plain: bool  # every byte but line feeds as `kernels.plain_ascii` wants
 
 
 def _layout(buf: bytes) -> _Lines:
     arr = np.frombuffer(buf, dtype=np.uint8)
-    newlines = np.flatnonzero(arr == _NL)
+    newlines, has_quote, has_cr, ascii, plain = kernels.scan_block(arr)
     if len(buf) and buf[-1] != _NL:
         line_ends = np.append(newlines, len(buf))
     else:
@@ -246,12 +250,12 @@ def _layout(buf: bytes) -> _Lines:
     if len(starts):
         starts[0] = 0
         starts[1:] = line_ends[:-1] + 1
-    ends = line_ends.astype(np.int64)
-    if b"\r" in buf and len(ends):
-        has_cr = (ends > starts) & (arr[np.maximum(ends - 1, 0)] == _CR)
-        ends = ends - has_cr
+    ends = line_ends
+    if has_cr and len(ends):
+        has_cr_end = (ends > starts) & (arr[np.maximum(ends - 1, 0)] == _CR)
+        ends = ends - has_cr_end
     spans = np.minimum(line_ends + 1, len(buf)) - starts
-    return _Lines(arr, starts, ends, spans)
+    return _Lines(arr, starts, ends, spans, has_quote, has_cr, ascii, plain)
 
 
 def _line_of(positions: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -260,8 +264,7 @@ def _line_of(positions: np.ndarray, starts: np.ndarray) -> np.ndarray:
 
 def _malformed(buf: bytes, lines: _Lines) -> np.ndarray | None:
     """Per line: 0 if fine, else a code into _MALFORMED_REASONS. None when nothing is wrong."""
-    has_quote = b'"' in buf
-    has_cr = b"\r" in buf
+    has_quote, has_cr = lines.has_quote, lines.has_cr
     if not has_quote and not has_cr:
         return None
     arr, starts, ends = lines.arr, lines.starts, lines.ends
@@ -508,7 +511,7 @@ class RecordReader:
         if not len(chosen):
             return None, header_pending, line_no + n
         table = fields = None
-        if b'"' not in buf and b"\r" not in buf:
+        if not lines.has_quote and not lines.has_cr and lines.ascii:
             split = self._split_plain(lines, chosen, numbers, file)
             if split is not None:
                 fields, chosen = split
@@ -525,15 +528,12 @@ class RecordReader:
 
         Arrow's reader does more than such lines need (quoting, its own line
         scan, a copy of every field); this finds the commas and leaves the
-        bytes where they are (`_Fields`). None when the block has non-ASCII
-        bytes, which Arrow then checks for valid UTF-8.
+        bytes where they are (`_Fields`). Blocks with non-ASCII bytes go to
+        Arrow, which checks that they are valid UTF-8.
         """
         width = len(self._names)
         starts, ends = lines.starts[chosen], lines.ends[chosen]
         if len(lines.arr) >= 1 << 31:
-            return None
-        ascii, plain = kernels.block_bytes(lines.arr)
-        if not ascii:
             return None
         cuts, fields = kernels.split_fields(lines.arr, starts, ends, width)
         wrong = np.flatnonzero(fields != width)
@@ -542,7 +542,7 @@ class RecordReader:
                          [f"expected {width} fields, found {found}" for found in fields[wrong].tolist()])
             rows = fields == width
             starts, ends, cuts, chosen = starts[rows], ends[rows], cuts[rows], chosen[rows]
-        return _Fields(lines.arr, starts, ends, cuts[:, :width - 1], plain), chosen
+        return _Fields(lines.arr, starts, ends, cuts[:, :width - 1], lines.plain), chosen
 
     def _parse(self, buf: bytes, lines: _Lines, chosen: np.ndarray, n: int, numbers: np.ndarray, file: str):
         if len(chosen) == n:

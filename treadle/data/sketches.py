@@ -199,11 +199,18 @@ class DistinctNumbers:
     def is_exact(self) -> bool:
         return self.exact is not None
 
-    def update(self, values: np.ndarray) -> None:
+    def update(self, values: np.ndarray, ordered: bool = False) -> None:
+        """Add `values`; `ordered` says they are sorted already."""
         if not len(values):
             return
         values = values + 0.0  # -0.0 and 0.0 are one value
         if self.exact is not None:
+            if ordered:
+                # Distinct values of a sorted array without sorting it again.
+                keep = np.empty(len(values), dtype=bool)
+                keep[0] = True
+                np.not_equal(values[1:], values[:-1], out=keep[1:])
+                values = values[keep]
             self.exact = np.union1d(self.exact, values)
             if len(self.exact) > self.limit:
                 self._to_sketch()
@@ -242,7 +249,8 @@ class NumericSummary:
         self.sum_sq = 0.0
         self.kll = ds.kll_doubles_sketch(KLL_K)
 
-    def update(self, values: np.ndarray, missing: int = 0, invalid: int = 0) -> None:
+    def update(self, values: np.ndarray, missing: int = 0, invalid: int = 0, ordered: bool = False) -> None:
+        """Add valid `values`; `ordered` says they are sorted already."""
         self.missing += int(missing)
         self.invalid += int(invalid)
         if not len(values):
@@ -251,7 +259,7 @@ class NumericSummary:
         # No np.dot: it calls BLAS, whose idle threads then spin and took
         # about as much CPU as the whole ingest, competing with its workers.
         # Sorted input also makes the sketch's own sorting cheaper.
-        ordered = np.sort(values)
+        ordered = values if ordered else np.sort(values)
         self.min = min(self.min, float(ordered[0]))
         self.max = max(self.max, float(ordered[-1]))
         total, squares = kernels.sum_and_squares(values)

@@ -202,9 +202,11 @@ class StatisticsBuilder:
             if kind == "NUMERIC":
                 column = chunk.typed(name)
                 values = column.values[column.valid]
-                summary.update(values, column.missing.sum(), column.invalid.sum())
+                # Sorted once for the sketch, the range and the distinct values.
+                ordered = np.sort(values)
+                summary.update(ordered, column.missing.sum(), column.invalid.sum(), ordered=True)
                 if name in self.distinct_numbers:
-                    self.distinct_numbers[name].update(values)
+                    self.distinct_numbers[name].update(ordered, ordered=True)
             elif kind == "BINARY":
                 column = chunk.typed(name)
                 ones = int(np.count_nonzero(column.values == 1.0))

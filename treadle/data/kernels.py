@@ -347,7 +347,9 @@ def table_add_words(starts, ends, data, cursor, per_value, lengths, table, arena
             p = starts[i]
         end = ends[i]
         while p < end:
-            while p < end and _space(data[p]):
+            # In plain ASCII the only bytes up to 0x20 are the space and the
+            # tab, so one comparison finds either.
+            while p < end and data[p] <= 0x20:
                 p += 1
             if p == end:
                 break
@@ -359,7 +361,7 @@ def table_add_words(starts, ends, data, cursor, per_value, lengths, table, arena
             fnv = _FNV_OFFSET
             while p < end:
                 b = data[p]
-                if _space(b):
+                if b <= 0x20:
                     break
                 packed = (packed << _U(8)) | _U(b)
                 fnv = (fnv ^ _U(b)) * _FNV_PRIME

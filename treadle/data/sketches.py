@@ -1,8 +1,9 @@
-"""Mergeable, bounded-memory summaries built on Apache DataSketches.
+"""Mergeable, bounded-memory summaries: value counts in compiled tables
+(`kernels.table_*`), quantiles in Apache DataSketches' KLL sketch.
 
 Each class can be updated chunk by chunk, merged with another of its kind
-(chunks summarised by different Dask workers), and pickled (the sketches are
-carried in their own serialized form, since they do not pickle themselves).
+(chunks summarised by different workers), and pickled (the KLL sketch is
+carried in its own serialized form, since it does not pickle itself).
 """
 from __future__ import annotations
 

@@ -5,8 +5,8 @@ class counts, word totals and ranges, and -- while an attribute has at most
 `sketches.EXACT_VALUE_LIMIT` distinct values -- value counts, distinct counts,
 most and least frequent values. Approximate: quantiles, median and histogram
 counts (KLL sketch, rank error in `quantile_rank_error`), value counts and
-distinct counts of high-cardinality attributes (frequent-items and HLL
-sketches, flagged with `"exact": false`), and correlation to the target
+distinct counts of high-cardinality attributes (heavy-hitter table and
+hyperloglog, `sketches.ValueCounter`, flagged with `"exact": false`), and correlation to the target
 (mutual information over bounded buckets, see `mutual_info`).
 
 With a target, each NUMERIC input also gets `"distinct"` (valid values;

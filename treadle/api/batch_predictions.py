@@ -1,7 +1,7 @@
 """BatchPrediction operations."""
 from __future__ import annotations
 
-from .common import base_document, create_entity, delete_entity, rename, render, require, require_input, with_log
+from .common import create_from_model, delete_entity, rename, render, require, with_log
 from .context import Call
 from .locations import check_location
 
@@ -10,19 +10,10 @@ KIND = "BatchPrediction"
 
 def create(call: Call, params: dict) -> dict:
     prediction_id = params["BatchPredictionId"]
-    if call.entities.get(call.account, KIND, prediction_id) is not None:
-        return create_entity(call, KIND, prediction_id, params, {})
-    check_location("OutputUri", params["OutputUri"], call.services.settings.allowed_local_paths, output=True)
-    model = require_input(call, "MLModel", params["MLModelId"], "MLModelId")
-    datasource = require_input(call, "DataSource", params["BatchPredictionDataSourceId"],
-                               "BatchPredictionDataSourceId")
-    doc = base_document(call, KIND, prediction_id, params.get("BatchPredictionName"))
-    doc.update({"MLModelId": model.entity_id, "BatchPredictionDataSourceId": datasource.entity_id,
-                "OutputUri": params["OutputUri"]})
-    if datasource.document.get("DataLocationS3"):
-        doc["InputDataLocationS3"] = datasource.document["DataLocationS3"]
-    return create_entity(call, KIND, prediction_id, params, doc,
-                         inherit_tags_from=[("DataSource", datasource.entity_id), ("MLModel", model.entity_id)])
+    if call.entities.get(call.account, KIND, prediction_id) is None:
+        check_location("OutputUri", params["OutputUri"], call.services.settings.allowed_local_paths, output=True)
+    return create_from_model(call, KIND, prediction_id, params, params.get("BatchPredictionName"),
+                             "BatchPredictionDataSourceId", {"OutputUri": params["OutputUri"]})
 
 
 def get(call: Call, params: dict) -> dict:

@@ -62,6 +62,22 @@ def create_entity(call: Call, kind: str, entity_id: str, params: dict, doc: dict
     return {ID_FIELD[kind]: entity_id}
 
 
+def create_from_model(call: Call, kind: str, entity_id: str, params: dict, name: str | None,
+                      datasource_member: str, extra: dict | None = None) -> dict:
+    """Evaluations and batch predictions: a model applied to a datasource.
+    They inherit both inputs' tags, the model's winning on conflict."""
+    if call.entities.get(call.account, kind, entity_id) is not None:
+        return create_entity(call, kind, entity_id, params, {})
+    model = require_input(call, "MLModel", params["MLModelId"], "MLModelId")
+    datasource = require_input(call, "DataSource", params[datasource_member], datasource_member)
+    doc = base_document(call, kind, entity_id, name)
+    doc.update({"MLModelId": model.entity_id, datasource_member: datasource.entity_id, **(extra or {})})
+    if datasource.document.get("DataLocationS3"):
+        doc["InputDataLocationS3"] = datasource.document["DataLocationS3"]
+    return create_entity(call, kind, entity_id, params, doc,
+                         inherit_tags_from=[("DataSource", datasource.entity_id), ("MLModel", model.entity_id)])
+
+
 def require(call: Call, kind: str, entity_id: str) -> Entity:
     entity = call.entities.get(call.account, kind, entity_id)
     if entity is None:

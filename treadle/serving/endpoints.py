@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -27,6 +28,20 @@ class Serving(Protocol):
     def mount(self, account: str, model_id: str) -> dict: ...
     def invalidate(self, account: str, model_id: str) -> None: ...
     def predict_cached(self, account: str, model_id: str, record: dict) -> dict | None: ...
+    def _refresh(self, account: str, model_id: str, mounted: Mounted) -> None:
+        """Pick up changes made through other servers sharing the database."""
+        try:
+            entity = self.entities.get(account, "MLModel", model_id)
+            info = (entity.document.get("EndpointInfo") or {}) if entity else {}
+            if entity is None or entity.status != "COMPLETED" or info.get("EndpointStatus") != "READY":
+                self._drop(account, model_id)
+                return
+            mounted.threshold = float(entity.document.get("ScoreThreshold", 0.5))
+            if mounted.checked != float("-inf"):
+                mounted.checked = time.monotonic()
+        finally:
+            mounted.refreshing = False
+
     def predict(self, account: str, entity, record: dict) -> dict: ...
     def loaded_count(self) -> int: ...
 
@@ -57,7 +72,8 @@ class Mounted:
     model_type: str
     threshold: float
     limiter: RateLimiter
-    checked: float  # monotonic time the entity was last read
+    checked: float  # monotonic time the entity was last read; -inf: changed here
+    refreshing: bool = False
 
 
 def record_size(record: dict) -> int:
@@ -91,6 +107,9 @@ class LocalServing:
         self.peak_rps = peak_rps
         self._mounted: dict[tuple[str, str], Mounted] = {}
         self._lock = threading.Lock()
+        # One thread re-reads entities that aged out, so requests keep being
+        # answered from memory meanwhile instead of all hitting the database.
+        self._refresher = ThreadPoolExecutor(1, thread_name_prefix="treadle-endpoint-refresh")
 
     # -- endpoint lifecycle --------------------------------------------------
     def mount(self, account: str, model_id: str) -> dict:
@@ -148,13 +167,30 @@ class LocalServing:
     def predict_cached(self, account: str, model_id: str, record: dict) -> dict | None:
         """The fast path: None when the model is not (freshly) in memory."""
         mounted = self._mounted.get((account, model_id))
-        if mounted is None or time.monotonic() - mounted.checked > REFRESH_SECONDS:
-            return None
+        if mounted is None or mounted.checked == float("-inf"):
+            return None  # not loaded, or changed through this server: read it now
+        if time.monotonic() - mounted.checked > REFRESH_SECONDS and not mounted.refreshing:
+            mounted.refreshing = True
+            self._refresher.submit(self._refresh, account, model_id, mounted)
         check_record(record)
         if not mounted.limiter.allow():
             raise errors.LimitExceededException(
                 f"More than {mounted.limiter.limit} requests per second for MLModel {model_id}'s endpoint")
         return _response(mounted, record)
+
+    def _refresh(self, account: str, model_id: str, mounted: Mounted) -> None:
+        """Pick up changes made through other servers sharing the database."""
+        try:
+            entity = self.entities.get(account, "MLModel", model_id)
+            info = (entity.document.get("EndpointInfo") or {}) if entity else {}
+            if entity is None or entity.status != "COMPLETED" or info.get("EndpointStatus") != "READY":
+                self._drop(account, model_id)
+                return
+            mounted.threshold = float(entity.document.get("ScoreThreshold", 0.5))
+            if mounted.checked != float("-inf"):
+                mounted.checked = time.monotonic()
+        finally:
+            mounted.refreshing = False
 
     def predict(self, account: str, entity, record: dict) -> dict:
         """The slow path, after the API layer read the entity: (re)load the

@@ -34,7 +34,10 @@ def new_account_id() -> str:
 
 class CredentialStore:
     def __init__(self, engine: sa.Engine, master_key: MasterKey):
+        from .db import read_only
+
         self.engine = engine
+        self.reader = read_only(engine)
         self.master_key = master_key
 
     def create(self, user_name: str, account: str | None = None) -> AccessKey:
@@ -54,12 +57,12 @@ class CredentialStore:
         return AccessKey(key_id, secret, account, user_name)
 
     def account_of_user(self, user_name: str) -> str | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return conn.execute(sa.select(credentials.c.account)
                                 .where(credentials.c.user_name == user_name).limit(1)).scalar()
 
     def lookup(self, access_key_id: str) -> AccessKey | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(sa.select(credentials).where(
                 credentials.c.access_key_id == access_key_id, credentials.c.active == sa.true())).first()
         if row is None:
@@ -67,7 +70,7 @@ class CredentialStore:
         return AccessKey(row.access_key_id, self.master_key.unseal(row.secret_sealed), row.account, row.user_name)
 
     def list(self) -> list[dict]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(sa.select(credentials.c.access_key_id, credentials.c.account,
                                           credentials.c.user_name, credentials.c.active)).all()
         return [dict(r._mapping) for r in rows]

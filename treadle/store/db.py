@@ -41,10 +41,23 @@ def create_engine(url: str) -> sa.Engine:
 
         @sa.event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Readers (see `read_only`) take no lock: in WAL mode they see a
+            # snapshot and never wait for a writer.
+            deferred = conn.get_execution_options().get(READ_ONLY)
+            conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+READ_ONLY = "treadle_read_only"
+
+
+def read_only(engine: sa.Engine) -> sa.Engine:
+    """The same engine and pool for transactions that only read. On SQLite
+    every other transaction begins IMMEDIATE (a write lock), which would make
+    concurrent reads queue behind each other and behind job writes."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def sqlite_url(data_dir: str | os.PathLike) -> str:

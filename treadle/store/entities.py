@@ -79,7 +79,10 @@ def _row_to_entity(row) -> Entity:
 
 class EntityStore:
     def __init__(self, engine: sa.Engine):
+        from .db import read_only
+
         self.engine = engine
+        self.reader = read_only(engine)
 
     # -- reads -------------------------------------------------------------
     def get(self, account: str, kind: str, entity_id: str, conn=None) -> Entity | None:
@@ -88,7 +91,7 @@ class EntityStore:
         if conn is not None:
             row = conn.execute(query).first()
         else:
-            with self.engine.connect() as c:
+            with self.reader.connect() as c:
                 row = c.execute(query).first()
         return _row_to_entity(row) if row else None
 
@@ -96,11 +99,11 @@ class EntityStore:
         statement = (sa.select(entities)
                      .where(entities.c.account == account, entities.c.kind == kind, *where)
                      .order_by(*order_by).limit(limit))
-        with self.engine.connect() as c:
+        with self.reader.connect() as c:
             return [_row_to_entity(row) for row in c.execute(statement)]
 
     def with_endpoint_status(self, status: str) -> list[tuple[str, str]]:
-        with self.engine.connect() as c:
+        with self.reader.connect() as c:
             rows = c.execute(sa.select(entities.c.account, entities.c.entity_id).where(
                 entities.c.kind == "MLModel", entities.c.endpoint_status == status)).all()
         return [(r.account, r.entity_id) for r in rows]
@@ -148,7 +151,7 @@ class EntityStore:
                  .order_by(tags.c.key))
         if conn is not None:
             return [tuple(r) for r in conn.execute(query)]
-        with self.engine.connect() as c:
+        with self.reader.connect() as c:
             return [tuple(r) for r in c.execute(query)]
 
     def set_tags(self, conn, account: str, kind: str, entity_id: str, pairs: dict[str, str | None]) -> None:

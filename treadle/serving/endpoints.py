@@ -28,20 +28,6 @@ class Serving(Protocol):
     def mount(self, account: str, model_id: str) -> dict: ...
     def invalidate(self, account: str, model_id: str) -> None: ...
     def predict_cached(self, account: str, model_id: str, record: dict) -> dict | None: ...
-    def _refresh(self, account: str, model_id: str, mounted: Mounted) -> None:
-        """Pick up changes made through other servers sharing the database."""
-        try:
-            entity = self.entities.get(account, "MLModel", model_id)
-            info = (entity.document.get("EndpointInfo") or {}) if entity else {}
-            if entity is None or entity.status != "COMPLETED" or info.get("EndpointStatus") != "READY":
-                self._drop(account, model_id)
-                return
-            mounted.threshold = float(entity.document.get("ScoreThreshold", 0.5))
-            if mounted.checked != float("-inf"):
-                mounted.checked = time.monotonic()
-        finally:
-            mounted.refreshing = False
-
     def predict(self, account: str, entity, record: dict) -> dict: ...
     def loaded_count(self) -> int: ...
 

@@ -2,7 +2,6 @@
 compute the metric and the console's insights exactly."""
 from __future__ import annotations
 
-import json
 
 import numpy as np
 
@@ -12,7 +11,7 @@ from ..learning.metrics import (BASELINE_AUC, BinaryScores, ConfusionMatrix, Reg
                         performance_metrics)
 from .context import JobContext, JobFailed, json_bytes
 from .datasource import read_datasource
-from .training import Labels, load_model, row_weights
+from .training import Labels, datasource_statistics, load_model, row_weights
 
 INSIGHT_POINTS = 1000  # ROC points and threshold table kept for the console
 
@@ -63,11 +62,6 @@ def _distribution_alert(train_stats: dict, eval_stats: dict) -> dict:
             "detail": f"total variation distance {distance:.3f} between training and evaluation targets"}
 
 
-def _stats(ctx: JobContext, entity) -> dict:
-    key = entity.document.get("_statistics")
-    return json.loads(ctx.artifacts.get(key)) if key else {}
-
-
 def run(ctx: JobContext) -> dict:
     doc = ctx.document
     model_entity = ctx.input("MLModel", doc["MLModelId"])
@@ -81,11 +75,10 @@ def run(ctx: JobContext) -> dict:
         raise JobFailed(f"The evaluation datasource must contain the model's target {train_schema.target}")
     labels = Labels(model_type, eval_schema)
     if model_type == "MULTICLASS":
-        labels.classes = list(model.labels)
-        labels._index = {c: i for i, c in enumerate(model.labels)}
+        labels.use_classes(model.labels)
     threshold = float(model_entity.document.get("ScoreThreshold", 0.5))
     binary, confusion = BinaryScores(), None
-    train_stats = _stats(ctx, train_ds)
+    train_stats = datasource_statistics(ctx, train_ds)
     target_summary = model.summary.get("target", {})
     regression = RegressionErrors(target_summary.get("mean")) if model_type == "REGRESSION" else None
     if model_type == "MULTICLASS":
@@ -103,8 +96,7 @@ def run(ctx: JobContext) -> dict:
             elif model_type == "REGRESSION":
                 regression.update(chunk.typed(eval_schema.target).values, scores, weights)
             else:
-                strings = labels._strings(chunk).to_pylist()
-                truth = np.array([labels._index.get(s, -1) for s in strings])
+                truth = labels.class_numbers(chunk)
                 known = truth >= 0
                 unknown += int((~known).sum())
                 confusion.update(truth[known], np.argmax(scores[known], axis=1), weights[known])
@@ -131,7 +123,7 @@ def run(ctx: JobContext) -> dict:
                         per_class={k: np.asarray(v).tolist() for k, v in confusion.per_class().items()},
                         baseline=baseline_macro_f1(confusion, majority), unknown_labels=unknown)
     insights["metric"] = value
-    insights["alerts"] = _alerts(model_entity, train_ds, eval_ds, train_stats, _stats(ctx, eval_ds), evaluated,
+    insights["alerts"] = _alerts(model_entity, train_ds, eval_ds, train_stats, datasource_statistics(ctx, eval_ds), evaluated,
                                  records.rejections.count)
     ctx.artifacts.put(insights_key(ctx.account, doc["EvaluationId"]), json_bytes(insights))
     ctx.log(f"evaluated {evaluated} records ({records.rejections.count} rejected); metric {value}")

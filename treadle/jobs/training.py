@@ -28,7 +28,7 @@ def model_key(account: str, model_id: str) -> str:
     return f"models/{account}/{model_id}.model"
 
 
-def _statistics(ctx: JobContext, datasource) -> dict:
+def datasource_statistics(ctx: JobContext, datasource) -> dict:
     key = datasource.document.get("_statistics")
     if not key:
         return {}
@@ -58,7 +58,7 @@ def resolve_recipe(ctx: JobContext, schema_text: str, model_type: str, datasourc
             return locations.read_text(doc["_recipe_uri"], ctx.settings.allowed_local_paths)
         except LocationError as error:
             raise JobFailed(f"Cannot read RecipeUri: {error}")
-    statistics = _statistics(ctx, datasource)
+    statistics = datasource_statistics(ctx, datasource)
     target = statistics.get("target") or {}
     hint = len(target.get("distribution") or [])
     text = suggest_recipe(json.loads(schema_text), _suggestion_stats(statistics, model_type, hint))
@@ -92,6 +92,16 @@ class Labels:
                 if len(self.classes) > MAX_CLASSES:
                     raise JobFailed(f"The target {self.target} has more than {MAX_CLASSES} distinct values; "
                                     f"a MULTICLASS model supports at most {MAX_CLASSES} classes")
+
+    def use_classes(self, classes: list[str]) -> None:
+        """Number classes as a trained model did (evaluation, scoring)."""
+        self.classes = list(classes)
+        self._index = {c: i for i, c in enumerate(self.classes)}
+
+    def class_numbers(self, chunk: RecordChunk) -> np.ndarray:
+        """MULTICLASS targets as class numbers; -1 for a class the model never saw."""
+        return np.fromiter((self._index.get(s, -1) for s in self._strings(chunk).to_pylist()), dtype=np.int64,
+                           count=len(chunk))
 
     def finish(self) -> None:
         if self.model_type == "MULTICLASS":

@@ -44,6 +44,16 @@ early stopping (relative improvement of the best learner below
 ``tolerance`` between passes) and which learner is kept.  With one pass
 there is no holdout and the progressive loss decides.
 
+Averaging: from the second pass on, the weights of every learner are
+summed at ``SNAPSHOTS`` evenly spaced points of each pass (the last at its
+end) and the kept learner's average over the last pass is the model
+(tail-averaged SGD).  A final iterate keeps the noise of its last steps: on
+the tests' 6,000-row multiclass data, macro F1 over 40 shuffles ranged
+0.630-0.657 from the last iterate and 0.643-0.655 averaged.  Only columns
+seen in the first pass are averaged, which with the same records every pass
+is all of them.  Not with L1: its point is exact zeros, which an average of
+iterates would blur, so an L1 model is the last iterate.
+
 Regularisation per record of weight c: ``c * (l1 * |w| + l2/2 * w**2)``,
 applied as a proximal step after each gradient step, lazily for columns not
 in the record.  The bias is not regularised.  L1 yields exact zeros.
@@ -71,6 +81,7 @@ MODEL_TYPES = ("BINARY", "MULTICLASS", "REGRESSION")
 DEFAULT_RATES = (0.03, 0.1, 0.3, 1.0, 3.0)
 MAX_CLASSES = 100
 FIRST_CHECKPOINT = 64
+SNAPSHOTS = 32  # weight snapshots averaged per pass
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,7 @@ class SGDConfig:
     memory_budget: int = 1 << 30
     target_mean: float | None = None  # regression
     target_std: float | None = None
+    average: bool = True  # tail-average the weights over the last pass (not with L1)
 
     def __post_init__(self) -> None:
         if self.model_type not in MODEL_TYPES:
@@ -151,6 +163,7 @@ class TrainedLinear:
     rate: float
     passes: int
     records: int  # training records x passes (holdout included)
+    averaged: int = 0  # weight snapshots averaged into the model (0: the last iterate)
     checkpoints: list[list[LearnerMetrics]] = field(default_factory=list)
     pass_reports: list[PassReport] = field(default_factory=list)
 
@@ -193,6 +206,10 @@ class SGDTrainer:
         self.row_len_hist = np.zeros(64, dtype=np.int64)  # grows to the longest row
         self.t_mean = config.target_mean
         self.t_std = config.target_std
+        self.averaging = config.average and config.l1 == 0 and config.max_passes > 1
+        self.avg_cols: np.ndarray | None = None  # set at the end of the first pass
+        self.snapshot_every = 0
+        self.average_of_last_pass: tuple[np.ndarray, np.ndarray, int] | None = None
         self._reset_pass()
 
     # ------------------------------------------------------------ training
@@ -203,6 +220,18 @@ class SGDTrainer:
         self.totals = np.zeros(4)
         self.hist = np.zeros((L, 2, KN.N_BINS)) if self.kind == KN.BINARY else np.zeros((1, 2, 1))
         self.correct = np.zeros(L)
+        if self.avg_cols is not None:
+            self.A = np.zeros((self.avg_cols.shape[0], L, self.k), dtype=np.float32)
+            self.B_sum = np.zeros((L, self.k))
+            self.snapshots = 0
+            self.next_snapshot = self.snapshot_every
+
+    def _snapshot(self) -> None:
+        now = float(self.clock[0])
+        KN.add_snapshot(self.S, self.k, self.avg_cols, self.config.l1, self.config.l2, self.rates,
+                        self.last, now, self.A)
+        self.B_sum += self.B[:, : self.k]
+        self.snapshots += 1
 
     def partial_fit(self, batch: CsrBatch, y: np.ndarray, weight: np.ndarray | None = None) -> None:
         """Score then train every learner on each row of ``batch`` in order.
@@ -242,6 +271,8 @@ class SGDTrainer:
         while r < n:
             # stop at power-of-two record counts so the log can report there
             end = min(n, r + self.next_checkpoint - self.records)
+            if self.avg_cols is not None:
+                end = min(end, r + self.next_snapshot - self.pos)
             self._run(batch, y, rw, r, end)
             if end > r:
                 counts = np.bincount(lens[r:end])
@@ -252,6 +283,9 @@ class SGDTrainer:
             if self.records == self.next_checkpoint:
                 self.checkpoints.append(self.metrics())
                 self.next_checkpoint *= 2
+            if self.avg_cols is not None and self.pos == self.next_snapshot:
+                self._snapshot()
+                self.next_snapshot += self.snapshot_every
 
     def _run(self, batch: CsrBatch, y, rw, r0: int, r1: int) -> None:
         L = len(self.rates)
@@ -336,6 +370,13 @@ class SGDTrainer:
             converged = not (pkey - key > self.config.tolerance * abs(pkey))
         self.passes += 1
         self.pass_reports.append(PassReport(self.passes, int(self.totals[2]), int(self.totals[3]), ms, best, converged))
+        if self.avg_cols is not None:
+            if self.pos > self.next_snapshot - self.snapshot_every:  # rows since the last snapshot
+                self._snapshot()
+            self.average_of_last_pass = (self.A, self.B_sum, self.snapshots)
+        elif self.averaging and self.passes == 1:
+            self.avg_cols = np.flatnonzero(self.seen)
+            self.snapshot_every = max(1, -(-self.pos // SNAPSHOTS))
         self._reset_pass()
         self.pos = 0
         return not converged and self.passes < self.config.max_passes
@@ -355,6 +396,11 @@ class SGDTrainer:
         now = float(self.clock[0]) if self.regularised else 0.0
         KN.settle(self.S, best, k, self.config.l1, self.config.l2, float(self.rates[best]), last, now, W)
         bias = self.B[best, :k].copy()
+        averaged = 0
+        if self.average_of_last_pass is not None and self.average_of_last_pass[2] > 0:
+            A, B_sum, averaged = self.average_of_last_pass
+            W[self.avg_cols] = A[:, best, :] / averaged
+            bias = B_sum[best] / averaged
         if self.kind == KN.REGRESSION:
             std = self.t_std or 1.0
             W *= np.float32(std)
@@ -362,7 +408,8 @@ class SGDTrainer:
         first_weight = self.pass_reports[0].learners[0].weight if self.pass_reports else 0.0
         scale = np.sqrt(self.xsq / first_weight) if first_weight > 0 else np.zeros_like(self.xsq)
         return TrainedLinear(self.config.model_type, W, bias, scale.astype(np.float32), self.weight_bits, k, best,
-                             float(self.rates[best]), self.passes, self.records, self.checkpoints, self.pass_reports)
+                             float(self.rates[best]), self.passes, self.records, averaged, self.checkpoints,
+                             self.pass_reports)
 
 
 def _hist_auc(pos: np.ndarray, neg: np.ndarray) -> float:

@@ -247,6 +247,24 @@ def settle(S, learner, K, l1, l2, rate, last, now, out):
 
 
 @njit(cache=True)
+def add_snapshot(S, K, cols, l1, l2, rates, last, now, A):
+    """A[c, l, :] += the weights of column ``cols[c]`` for every learner l,
+    with pending lazy penalties applied as of ``now`` (S is not changed)."""
+    reg = l1 > 0.0 or l2 > 0.0
+    for c in range(cols.shape[0]):
+        j = cols[c]
+        dt = now - last[j] if reg else 0.0
+        for l in range(S.shape[1]):
+            G = S[j, l, K]
+            eta = rates[l] / math.sqrt(G) if G > 0.0 else 0.0
+            for k in range(K):
+                w = S[j, l, k]
+                if dt > 0.0 and eta > 0.0:
+                    w = _catch_up(w, eta, l1, l2, dt)
+                A[c, l, k] += w
+
+
+@njit(cache=True)
 def count_weights(S, K, cols, out):
     """out[l] = non-zero weights of learner l among ``cols`` (the columns
     ever stepped on: no other column can hold a weight).  Scanning the whole

@@ -115,6 +115,8 @@ def training_log(config: SGDConfig, trained: TrainedLinear, prune: PruneReport, 
         lines.append("best learner:")
         lines += learner_block(t, best, converged=last.converged)
         lines.append("final consolidation:")
+        lines.append(f"averaging: snapshots={trained.averaged} of pass {trained.passes}" if trained.averaged
+                     else "averaging: none (last iterate)")
         lines.append(f"pruning: max-model-size={_mb(max_model_size)} nonzero-weights={prune.nonzero} "
                      f"kept={prune.kept} pruned={prune.pruned} serialized-size={_mb(prune.size_bytes)}")
         lines += learner_block(t, best, converged=last.converged, pruning_calls=1, params=prune.kept,

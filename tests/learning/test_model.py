@@ -103,7 +103,16 @@ def test_training_log_lines(trained):
     assert lines[1].startswith("initial-training: l1=0.0 l2=1.0E-6 likelihood-function=")
     assert "max-passes=3 max-model-size=33554432 (32.00 MB) readable=false" in lines[1]
     perf = [ln for ln in lines if "model-performance:" in ln]
-    assert len(perf) >= 5 * (len(res.checkpoints) + res.passes)
+    blocks = sum(len(c) for c in res.checkpoints) + sum(len(r.learners) for r in res.pass_reports)
+    assert len(perf) >= blocks
+    # All five learners until the first pass ends, then the two best of it, under their own ids.
+    assert [len(r.learners) for r in res.pass_reports] == [5] + [2] * (res.passes - 1)
+    first = res.pass_reports[0]
+    kept = sorted(range(5), key=lambda i: first.learners[i].holdout_loss)[:2]
+    assert all(sorted(m.learner for m in r.learners) == sorted(kept) for r in res.pass_reports[1:])
+    last = res.pass_reports[-1]
+    best_id = 1000 * (last.learners[last.best].learner + 1) + 1
+    assert f"best-learner-id={best_id}" in [ln for ln in lines if ln.startswith("end-of-pass")][-1]
     assert any(f"finished-training: total-passes={res.passes} valid-records={res.records} invalid-records=0" == ln
                for ln in lines)
     assert "best learner:" in lines and lines[-1] == "Training complete."

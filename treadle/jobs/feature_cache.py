@@ -28,7 +28,8 @@ from numba import njit
 from ..learning.features import CsrBatch
 
 BUCKET_TARGET_BYTES = 64 << 20
-FLUSH_BYTES = 4 << 20
+FLUSH_BYTES = 4 << 20  # one bucket's pending rows are written at this size
+PENDING_BUDGET = 16 << 20  # all buckets' pending rows together: past it, all are written
 
 
 @dataclass
@@ -87,6 +88,7 @@ class FeatureCache:
         self.buckets = max(1, int(np.ceil(estimated_bytes / BUCKET_TARGET_BYTES))) if shuffle else 1
         self._pending: list[list[Rows]] = [[] for _ in range(self.buckets)]
         self._pending_bytes = [0] * self.buckets
+        self._pending_total = 0  # without this bound, pending rows would grow with the bucket count
         self._files = [open(os.path.join(self.dir.name, f"bucket-{i}.npy"), "wb") for i in range(self.buckets)]
         self.rows = 0
 
@@ -105,10 +107,15 @@ class FeatureCache:
                 self._append(bucket, _slice(grouped, int(bounds[bucket]), int(bounds[bucket + 1])))
 
     def _append(self, bucket: int, rows: Rows) -> None:
+        size = rows.batch.data.nbytes * 2 + rows.y.nbytes * 2
         self._pending[bucket].append(rows)
-        self._pending_bytes[bucket] += rows.batch.data.nbytes * 2 + rows.y.nbytes * 2
+        self._pending_bytes[bucket] += size
+        self._pending_total += size
         if self._pending_bytes[bucket] >= FLUSH_BYTES:
             self._flush(bucket)
+        elif self._pending_total >= PENDING_BUDGET:
+            for other in range(self.buckets):
+                self._flush(other)
 
     def _flush(self, bucket: int) -> None:
         if not self._pending[bucket]:
@@ -117,6 +124,7 @@ class FeatureCache:
         handle = self._files[bucket]
         for array in (rows.batch.indptr, rows.batch.indices, rows.batch.data, rows.y, rows.weight):
             np.save(handle, array, allow_pickle=False)
+        self._pending_total -= self._pending_bytes[bucket]
         self._pending[bucket], self._pending_bytes[bucket] = [], 0
 
     def seal(self) -> None:

@@ -36,6 +36,12 @@ scale, so useful rates sit around 0.1-1 for standardised features; Amazon ML's
 0.01..100 grid was for a non-adaptive step.  All learners see every record
 in the same loop.
 
+Learners kept: after the first pass only the ``KEEP_AFTER_FIRST_PASS``
+learners with the lowest holdout loss train on (their state is copied into
+smaller arrays); the others rarely win later and would cost their share of
+every further pass.  Learner ids in metrics and the log stay those of
+``learning_rates``.
+
 Progressive validation: every record is scored by every learner before it
 is trained on.  With more than one pass, every ``holdout_period``-th record
 of a pass (by position, VW's ``--holdout_period`` idea) is never trained on;
@@ -82,6 +88,7 @@ DEFAULT_RATES = (0.03, 0.1, 0.3, 1.0, 3.0)
 MAX_CLASSES = 100
 FIRST_CHECKPOINT = 64
 SNAPSHOTS = 32  # weight snapshots averaged per pass
+KEEP_AFTER_FIRST_PASS = 2
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,7 @@ class SGDConfig:
 class LearnerMetrics:
     """Progressive metrics of one learner over part of a pass."""
 
-    learner: int
+    learner: int  # index into SGDConfig.learning_rates
     rate: float
     records: int  # training records seen so far in total (all passes)
     weight: float
@@ -145,7 +152,7 @@ class PassReport:
     records: int
     holdout_records: int
     learners: list[LearnerMetrics]
-    best: int
+    best: int  # position in ``learners``
     converged: bool
 
 
@@ -159,7 +166,7 @@ class TrainedLinear:
     feature_scale: np.ndarray  # (2**weight_bits,) RMS of each column's value over training
     weight_bits: int
     n_classes: int
-    learner: int
+    learner: int  # position of the kept learner in the last pass report's ``learners``
     rate: float
     passes: int
     records: int  # training records x passes (holdout included)
@@ -184,6 +191,7 @@ class SGDTrainer:
         self.kind = {"BINARY": KN.BINARY, "REGRESSION": KN.REGRESSION, "MULTICLASS": KN.MULTICLASS}[config.model_type]
         self.rates = np.asarray(config.learning_rates, dtype=np.float64)
         L = len(self.rates)
+        self.learner_ids = np.arange(L)
         self.k = max(2, min(config.n_classes, MAX_CLASSES)) if self.kind == KN.MULTICLASS else 1
         self.regularised = config.l1 > 0 or config.l2 > 0
         self.weight_bits = _choose_bits(n_features, L, self.k, config.memory_budget, self.regularised)
@@ -321,9 +329,9 @@ class SGDTrainer:
         out = []
         feats = self.feature_counts()
         params = np.zeros(len(self.rates), dtype=np.int64)
-        KN.count_weights(self.S, self.k, np.flatnonzero(self.seen), params)
+        KN.count_weights(self.S, self.k, self.seen, params)
         for l, rate in enumerate(self.rates):
-            m = LearnerMetrics(l, float(rate), self.records, float(w_tr),
+            m = LearnerMetrics(int(self.learner_ids[l]), float(rate), self.records, float(w_tr),
                                float(self.tr_loss[l] / w_tr * scale) if w_tr > 0 else math.nan,
                                params=int(params[l]), features=feats)
             if w_ho > 0:
@@ -352,10 +360,14 @@ class SGDTrainer:
         total = int(np.dot(h, np.arange(h.shape[0])))
         return FeatureCounts(n, int(present[0]), int(present[-1]), total / n, total, q)
 
-    def _best(self, ms: list[LearnerMetrics]) -> int:
+    @staticmethod
+    def _keys(ms: list[LearnerMetrics]) -> list[float]:
+        """What decides between learners: holdout loss, else progressive loss; NaN last."""
         keys = [m.holdout_loss if m.holdout_loss is not None else m.loss for m in ms]
-        keys = [k if k == k else math.inf for k in keys]
-        return int(np.argmin(keys))
+        return [k if k == k else math.inf for k in keys]
+
+    def _best(self, ms: list[LearnerMetrics]) -> int:
+        return int(np.argmin(self._keys(ms)))
 
     def end_pass(self) -> bool:
         """Close a pass; True when another pass should run."""
@@ -377,9 +389,19 @@ class SGDTrainer:
         elif self.averaging and self.passes == 1:
             self.avg_cols = np.flatnonzero(self.seen)
             self.snapshot_every = max(1, -(-self.pos // SNAPSHOTS))
+        more = not converged and self.passes < self.config.max_passes
+        if more and self.passes == 1 and len(self.rates) > KEEP_AFTER_FIRST_PASS:
+            self._keep_learners(ms)
         self._reset_pass()
         self.pos = 0
-        return not converged and self.passes < self.config.max_passes
+        return more
+
+    def _keep_learners(self, ms: list[LearnerMetrics]) -> None:
+        keep = np.sort(np.argsort(self._keys(ms), kind="stable")[:KEEP_AFTER_FIRST_PASS])
+        self.S = np.ascontiguousarray(self.S[:, keep, :])
+        self.B = self.B[keep].copy()
+        self.rates = self.rates[keep]
+        self.learner_ids = self.learner_ids[keep]
 
     @property
     def best_learner(self) -> int:

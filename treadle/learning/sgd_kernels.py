@@ -265,14 +265,16 @@ def add_snapshot(S, K, cols, l1, l2, rates, last, now, A):
 
 
 @njit(cache=True)
-def count_weights(S, K, cols, out):
-    """out[l] = non-zero weights of learner l among ``cols`` (the columns
-    ever stepped on: no other column can hold a weight).  Scanning the whole
-    state instead cost more than training at every log checkpoint."""
+def count_weights(S, K, seen, out):
+    """out[l] = non-zero weights of learner l among the columns ever stepped
+    on (``seen``: no other column can hold a weight).  Scanning the whole
+    state instead cost more than training at every log checkpoint, and so
+    did listing the seen columns with numpy first."""
     for l in range(out.shape[0]):
         out[l] = 0
-    for c in range(cols.shape[0]):
-        j = cols[c]
+    for j in range(seen.shape[0]):
+        if seen[j] == 0:
+            continue
         for l in range(S.shape[1]):
             for k in range(K):
                 if S[j, l, k] != 0.0:

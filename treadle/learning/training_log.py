@@ -104,7 +104,7 @@ def training_log(config: SGDConfig, trained: TrainedLinear, prune: PruneReport, 
             lines += _blocks(t, item, previous)
         else:
             lines.append(f"end-of-pass: pass={item.pass_number} records={item.records} "
-                         f"holdout-records={item.holdout_records} best-learner-id={learner_id(item.best)}"
+                         f"holdout-records={item.holdout_records} best-learner-id={learner_id(item.learners[item.best].learner)}"
                          + (" converged" if item.converged else ""))
             lines += _blocks(t, item.learners, previous)
     last = trained.pass_reports[-1] if trained.pass_reports else None

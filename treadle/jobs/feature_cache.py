@@ -26,6 +26,7 @@ import pyarrow as pa
 from numba import njit
 
 from ..learning.features import CsrBatch
+from .memory import return_free_memory
 
 BUCKET_TARGET_BYTES = 64 << 20
 FLUSH_BYTES = 4 << 20  # one bucket's pending rows are written at this size
@@ -41,7 +42,7 @@ class Rows:
     weight: np.ndarray
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def _gather(indptr, indices, data, index, out_indptr, out_indices, out_data):
     k = 0
     for r in range(index.shape[0]):
@@ -89,12 +90,19 @@ class FeatureCache:
         self._pending: list[list[Rows]] = [[] for _ in range(self.buckets)]
         self._pending_bytes = [0] * self.buckets
         self._pending_total = 0  # without this bound, pending rows would grow with the bucket count
-        self._files = [open(os.path.join(self.dir.name, f"bucket-{i}.npy"), "wb") for i in range(self.buckets)]
+        # Opened per write: thousands of buckets (a 100 GB source) would
+        # exceed the process's limit on open files.
+        for bucket in range(self.buckets):
+            open(self._path(bucket), "wb").close()
         self.rows = 0
+        self._adds = 0
 
     def add(self, rows: Rows) -> None:
         n = len(rows.y)
         self.rows += n
+        self._adds += 1
+        if self._adds % 8 == 0:
+            return_free_memory()
         if self.buckets == 1:
             self._append(0, rows)
             return
@@ -121,16 +129,15 @@ class FeatureCache:
         if not self._pending[bucket]:
             return
         rows = _concat(self._pending[bucket])
-        handle = self._files[bucket]
-        for array in (rows.batch.indptr, rows.batch.indices, rows.batch.data, rows.y, rows.weight):
-            np.save(handle, array, allow_pickle=False)
+        with open(self._path(bucket), "ab") as handle:
+            for array in (rows.batch.indptr, rows.batch.indices, rows.batch.data, rows.y, rows.weight):
+                np.save(handle, array, allow_pickle=False)
         self._pending_total -= self._pending_bytes[bucket]
         self._pending[bucket], self._pending_bytes[bucket] = [], 0
 
     def seal(self) -> None:
         for bucket in range(self.buckets):
             self._flush(bucket)
-            self._files[bucket].close()
         self._order = self.rng.permutation(self.buckets) if self.shuffle else np.arange(self.buckets)
         self._row_seed = int(self.rng.integers(0, 2**31))
         if self.shuffle:
@@ -141,6 +148,7 @@ class FeatureCache:
         return os.path.join(self.dir.name, f"bucket-{bucket}.npy")
 
     def _read(self, bucket: int, n_features: int) -> list[Rows]:
+        return_free_memory()  # the previous bucket's rows were just dropped
         parts = []
         with open(self._path(bucket), "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
@@ -167,9 +175,6 @@ class FeatureCache:
             yield from self._read(int(bucket), n_features)
 
     def close(self) -> None:
-        for handle in self._files:
-            if not handle.closed:
-                handle.close()
         self.dir.cleanup()
 
 

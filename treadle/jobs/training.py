@@ -22,6 +22,7 @@ from ..learning.sgd import MAX_CLASSES, SGDConfig, SGDTrainer
 from .context import JobContext, JobFailed
 from .datasource import read_datasource
 from .feature_cache import FeatureCache, RecordSpool, Rows
+from .pipelining import ordered_map, prefetch
 
 
 def model_key(account: str, model_id: str) -> str:
@@ -201,7 +202,7 @@ def run(ctx: JobContext) -> dict:
                          shuffle=params["sgd.shuffleType"] == "auto", seed=seed)
     try:
         spool = RecordSpool(cache.dir.name)
-        for chunk in records:
+        for chunk in prefetch(records):  # parsing the next chunk overlaps fitting this one
             fitter.update(chunk.table)
             labels.observe(chunk)
             spool.add(chunk.table, labels.raw(chunk), row_weights(chunk, schema))
@@ -215,8 +216,12 @@ def run(ctx: JobContext) -> dict:
 
         # Featurize once into a disk cache; every pass reads the cache.
         target = TargetSummary(model_type, max(len(labels.classes), 2))
-        for table, raw, weight in spool.read():
-            rows = Rows(pipeline.transform(table), labels.from_raw(raw), weight)
+
+        def featurize(spooled) -> Rows:
+            table, raw, weight = spooled
+            return Rows(pipeline.transform(table), labels.from_raw(raw), weight)
+
+        for rows in ordered_map(featurize, spool.read(), workers=2):
             target.update(rows.y, rows.weight)
             cache.add(rows)
         spool.delete()

@@ -56,7 +56,7 @@ def prefix_hash(canonical: str) -> int:
 
 
 # ------------------------------------------------------------ numba kernels
-@nb.njit(inline="always", cache=True)
+@nb.njit(nogil=True, inline="always", cache=True)
 def nb_rotl61(h, s):
     if s == 0:
         return h
@@ -65,7 +65,7 @@ def nb_rotl61(h, s):
     return ((h << s) & M61) | (h >> (61 - s))
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(nogil=True, inline="always", cache=True)
 def nb_push_byte(h, b):
     x = nb_rotl61(h, 8) + b
     if x >= M61:
@@ -73,7 +73,7 @@ def nb_push_byte(h, b):
     return x
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(nogil=True, inline="always", cache=True)
 def nb_concat(h_left, h_right, len_right):
     x = nb_rotl61(h_left, (8 * len_right) % 61) + h_right
     if x >= M61:
@@ -81,7 +81,7 @@ def nb_concat(h_left, h_right, len_right):
     return x
 
 
-@nb.njit(cache=True)
+@nb.njit(nogil=True, cache=True)
 def nb_columns(h, ln, prefix_h, mask, out):
     """out[i] = column of the feature (prefix, token i)."""
     c1 = np.uint64(0xFF51AFD7ED558CCD)

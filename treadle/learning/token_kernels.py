@@ -29,7 +29,7 @@ H_SPACE = 0x20
 H_UNDERSCORE = 0x5F
 
 
-@nb.njit(cache=True)
+@nb.njit(nogil=True, cache=True)
 def tokenize(offsets, data, strip, ws, punct):
     """Whitespace tokens of every row (no_punct trimming when ``strip``).
 
@@ -73,7 +73,7 @@ def tokenize(offsets, data, strip, ws, punct):
     return counts, h[:k].copy(), ln[:k].copy()
 
 
-@nb.njit(cache=True)
+@nb.njit(nogil=True, cache=True)
 def whole_values(offsets, data):
     """One token per row: the whole string (categorical values)."""
     n = offsets.shape[0] - 1
@@ -88,7 +88,7 @@ def whole_values(offsets, data):
     return np.ones(n, dtype=np.int64), h, ln
 
 
-@nb.njit(cache=True)
+@nb.njit(nogil=True, cache=True)
 def join_tokens(counts, h, ln):
     """One token per row: the row's tokens joined by single spaces."""
     n = counts.shape[0]
@@ -110,7 +110,7 @@ def join_tokens(counts, h, ln):
     return np.ones(n, dtype=np.int64), oh, oln
 
 
-@nb.njit(cache=True)
+@nb.njit(nogil=True, cache=True)
 def ngrams(counts, h, ln, size):
     """All 1..size-grams of each row, joined by one space, in order of start
     position then length (the order the record path produces)."""
@@ -143,7 +143,7 @@ def ngrams(counts, h, ln, size):
     return out_counts, oh, oln
 
 
-@nb.njit(cache=True)
+@nb.njit(nogil=True, cache=True)
 def osb_pairs(counts, h, ln, window):
     """Orthogonal sparse bigrams: each token paired with the next window-1
     tokens, joined by one '_' plus one more per skipped token."""
@@ -171,7 +171,7 @@ def osb_pairs(counts, h, ln, window):
     return out_counts, oh, oln
 
 
-@nb.njit(cache=True)
+@nb.njit(nogil=True, cache=True)
 def cartesian_pairs(ca, ha, la, cb, hb, lb):
     """Every left token joined by '_' to every right token, row by row."""
     n = ca.shape[0]
@@ -194,7 +194,7 @@ def cartesian_pairs(ca, ha, la, cb, hb, lb):
     return out_counts, oh, oln
 
 
-@nb.njit(cache=True)
+@nb.njit(nogil=True, cache=True)
 def scatter_rows(counts, term_starts, cols, vals, indices, data):
     """Lay out per-term features row by row: ``counts[t, i]`` features of
     term t for row i, read from ``cols``/``vals`` at term t's cursor.  Writes

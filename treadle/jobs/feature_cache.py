@@ -7,8 +7,7 @@ one of B bucket files at random; a training pass visits the buckets in a
 seeded order and each bucket's rows in a seeded order. Memory holds one
 bucket at a time, and B grows with the data so a bucket stays small. Every
 pass sees the same order, as the learner's holdout expects, so each bucket
-is put in that order once, when the cache is sealed, rather than on every
-pass.
+is put in that order once, on the first pass, rather than on every pass.
 
 `RecordSpool` keeps the accepted records of the fitting pass on local disk
 (Arrow IPC, uncompressed) for the featurizing pass, so that the source is
@@ -18,6 +17,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -140,9 +140,12 @@ class FeatureCache:
             self._flush(bucket)
         self._order = self.rng.permutation(self.buckets) if self.shuffle else np.arange(self.buckets)
         self._row_seed = int(self.rng.integers(0, 2**31))
-        if self.shuffle:
-            for bucket in range(self.buckets):
-                self._shuffle_bucket(bucket)
+        # A bucket's rows are put in their shuffled order on the first pass
+        # that reads them, and written back by a background thread while the
+        # learner trains on them: a separate shuffle step before training
+        # read and wrote the whole cache once more.
+        self._in_order = [not self.shuffle] * self.buckets
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="treadle-cache") if self.shuffle else None
 
     def _path(self, bucket: int) -> str:
         return os.path.join(self.dir.name, f"bucket-{bucket}.npy")
@@ -157,24 +160,38 @@ class FeatureCache:
                 parts.append(Rows(CsrBatch(indptr, indices, data, n_features), y, weight))
         return parts
 
-    def _shuffle_bucket(self, bucket: int) -> None:
-        parts = self._read(bucket, 0)
+    def _shuffled(self, bucket: int, n_features: int) -> Rows | None:
+        parts = self._read(bucket, n_features)
         if not parts:
-            return
+            return None
         rows = _concat(parts)
         del parts
         order = np.random.default_rng(self._row_seed + int(bucket)).permutation(len(rows.y))
-        rows = _take(rows, order)
+        return _take(rows, order)
+
+    def _write(self, bucket: int, rows: Rows) -> None:
         with open(self._path(bucket), "wb") as handle:
             for array in (rows.batch.indptr, rows.batch.indices, rows.batch.data, rows.y, rows.weight):
                 np.save(handle, array, allow_pickle=False)
 
     def passes(self, n_features: int) -> Iterator[Rows]:
-        """One pass over the cached rows, in the pass order fixed at seal()."""
-        for bucket in self._order:
-            yield from self._read(int(bucket), n_features)
+        """One pass over the cached rows, in the order fixed at seal()."""
+        for bucket in map(int, self._order):
+            if self._in_order[bucket]:
+                yield from self._read(bucket, n_features)
+                continue
+            rows = self._shuffled(bucket, n_features)
+            if rows is None:
+                self._in_order[bucket] = True
+                continue
+            written = self._writer.submit(self._write, bucket, rows)
+            yield rows
+            written.result()
+            self._in_order[bucket] = True
 
     def close(self) -> None:
+        if getattr(self, "_writer", None) is not None:
+            self._writer.shutdown(wait=True)
         self.dir.cleanup()
 
 

@@ -398,7 +398,12 @@ class SGDTrainer:
 
     def _keep_learners(self, ms: list[LearnerMetrics]) -> None:
         keep = np.sort(np.argsort(self._keys(ms), kind="stable")[:KEEP_AFTER_FIRST_PASS])
-        self.S = np.ascontiguousarray(self.S[:, keep, :])
+        # Only columns stepped on hold state; copying just those (into
+        # lazily zeroed pages) costs nothing next to a copy of the whole table.
+        cols = self.avg_cols if self.avg_cols is not None else np.flatnonzero(self.seen)
+        S = np.zeros((self.S.shape[0], keep.shape[0], self.S.shape[2]), dtype=self.S.dtype)
+        S[cols] = self.S[cols][:, keep, :]
+        self.S = S
         self.B = self.B[keep].copy()
         self.rates = self.rates[keep]
         self.learner_ids = self.learner_ids[keep]

@@ -17,6 +17,7 @@ from ..data.records import RecordChunk, TooManyRejections
 from ..data.schema import DataSchema
 from ..learning import (FeaturePipeline, MLModelArtifact, NumericSummary, RecipeError, SuggestionStats,
                         build_model, parse_recipe, suggest_recipe, training_log)
+from ..learning.columns import ColumnMap
 from ..learning.compatibility import check_target
 from ..learning.sgd import MAX_CLASSES, SGDConfig, SGDTrainer
 from .context import JobContext, JobFailed
@@ -221,22 +222,24 @@ def run(ctx: JobContext) -> dict:
             table, raw, weight = spooled
             return Rows(pipeline.transform(table), labels.from_raw(raw), weight)
 
+        columns = ColumnMap(pipeline.n_features)
         for rows in ordered_map(featurize, spool.read(), workers=2):
             target.update(rows.y, rows.weight)
-            cache.add(rows)
+            cache.add(Rows(columns.translate(rows.batch), rows.y, rows.weight))
         spool.delete()
         cache.seal()
+        ctx.log(f"featurized {cache.rows} records: {columns.size} of the hashed columns in use")
         config = SGDConfig(model_type, l1=float(params["sgd.l1RegularizationAmount"]),
                            l2=float(params["sgd.l2RegularizationAmount"]),
                            max_passes=int(params["sgd.maxPasses"]),
                            n_classes=max(len(labels.classes), 2))
-        trainer = SGDTrainer(config, pipeline.n_features)
+        trainer = SGDTrainer(config, max(columns.size, 1))
         while True:
-            for rows in cache.passes(pipeline.n_features):
+            for rows in cache.passes(max(columns.size, 1)):
                 trainer.partial_fit(rows.batch, rows.y, rows.weight)
             if not trainer.end_pass():
                 break
-        trained = trainer.finish()
+        trained = columns.to_hashed(trainer.finish())
     finally:
         cache.close()
     max_size = int(params["sgd.maxMLModelSizeInBytes"])

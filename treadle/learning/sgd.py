@@ -171,6 +171,7 @@ class TrainedLinear:
     passes: int
     records: int  # training records x passes (holdout included)
     averaged: int = 0  # weight snapshots averaged into the model (0: the last iterate)
+    column_ids: np.ndarray | None = None  # weights row i is column column_ids[i] (set by columns.ColumnMap)
     checkpoints: list[list[LearnerMetrics]] = field(default_factory=list)
     pass_reports: list[PassReport] = field(default_factory=list)
 
@@ -435,8 +436,8 @@ class SGDTrainer:
         first_weight = self.pass_reports[0].learners[0].weight if self.pass_reports else 0.0
         scale = np.sqrt(self.xsq / first_weight) if first_weight > 0 else np.zeros_like(self.xsq)
         return TrainedLinear(self.config.model_type, W, bias, scale.astype(np.float32), self.weight_bits, k, best,
-                             float(self.rates[best]), self.passes, self.records, averaged, self.checkpoints,
-                             self.pass_reports)
+                             float(self.rates[best]), self.passes, self.records, averaged=averaged,
+                             checkpoints=self.checkpoints, pass_reports=self.pass_reports)
 
 
 def _hist_auc(pos: np.ndarray, neg: np.ndarray) -> float:

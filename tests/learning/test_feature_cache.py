@@ -32,7 +32,7 @@ def one_pass(cache: FeatureCache) -> np.ndarray:
 @pytest.mark.parametrize("shuffle", [True, False])
 def test_every_row_once_per_pass_in_a_fixed_order(tmp_path, shuffle):
     n = 50_000
-    cache = FeatureCache(estimated_bytes=5 * fc.BUCKET_TARGET_BYTES, shuffle=shuffle, seed=7, directory=str(tmp_path))
+    cache = FeatureCache(expected_rows=n, shuffle=shuffle, seed=7, directory=str(tmp_path))
     for start in range(0, n, 4096):
         cache.add(chunk(start, min(4096, n - start)))
     cache.seal()
@@ -50,8 +50,7 @@ def test_every_row_once_per_pass_in_a_fixed_order(tmp_path, shuffle):
 def test_seeds_give_different_orders(tmp_path):
     orders = []
     for seed in (1, 2):
-        cache = FeatureCache(estimated_bytes=3 * fc.BUCKET_TARGET_BYTES, shuffle=True, seed=seed,
-                             directory=str(tmp_path))
+        cache = FeatureCache(expected_rows=10_000, shuffle=True, seed=seed, directory=str(tmp_path))
         cache.add(chunk(0, 10_000))
         cache.seal()
         orders.append(one_pass(cache))
@@ -61,13 +60,47 @@ def test_seeds_give_different_orders(tmp_path):
 
 def test_pending_rows_stay_under_the_budget_with_many_buckets(tmp_path, monkeypatch):
     monkeypatch.setattr(fc, "PENDING_BUDGET", 1 << 20)
-    cache = FeatureCache(estimated_bytes=200 * fc.BUCKET_TARGET_BYTES, shuffle=True, seed=3, directory=str(tmp_path))
-    assert cache.buckets == 200
+    monkeypatch.setattr(fc, "BUCKET_TARGET_BYTES", 64 << 10)
+    cache = FeatureCache(expected_rows=400_000, shuffle=True, seed=3, directory=str(tmp_path))
     most = 0
     for start in range(0, 400_000, 20_000):
         cache.add(chunk(start, 20_000))
         most = max(most, cache._pending_total)
+    assert cache.buckets > 100  # ~16 MB of rows in 64 KB buckets
     assert most <= (1 << 20) + 20_000 * 40  # the budget, plus at most one chunk's rows
     cache.seal()
     assert np.array_equal(np.sort(one_pass(cache)), np.arange(400_000))
     cache.close()
+
+
+def test_bucket_count_follows_the_rows_expected_and_their_size(tmp_path, monkeypatch):
+    monkeypatch.setattr(fc, "BUCKET_TARGET_BYTES", 1 << 20)
+    per_row = chunk(0, 1000).nbytes / 1000
+    for rows in (10_000, 100_000):
+        cache = FeatureCache(expected_rows=rows, shuffle=True, directory=str(tmp_path))
+        cache.add(chunk(0, 1000))
+        assert cache.buckets == int(np.ceil(rows * per_row / (1 << 20)))
+        cache.close()
+
+
+def test_the_shuffle_is_uniform(tmp_path, monkeypatch):
+    """Where row 0 lands over many seeds: every position about equally often,
+    including with several buckets and pieces (riffles of shuffled pieces)."""
+    monkeypatch.setattr(fc, "BUCKET_TARGET_BYTES", 200)
+    monkeypatch.setattr(fc, "FLUSH_BYTES", 60)
+    n, seeds = 16, 640
+    landed = np.zeros((n, n))
+    for seed in range(seeds):
+        cache = FeatureCache(expected_rows=n, shuffle=True, seed=seed, directory=str(tmp_path))
+        for start in range(0, n, 4):
+            cache.add(chunk(start, 4))
+        cache.seal()
+        order = one_pass(cache)
+        cache.close()
+        landed[order, np.arange(n)] += 1
+    assert cache.buckets > 1
+    expected = seeds / n
+    # chi-square per row id over positions, 15 degrees of freedom: median ~14.3, 99.9th percentile ~37.7
+    chi2 = ((landed - expected) ** 2 / expected).sum(axis=1)
+    print(cache.buckets, np.median(chi2), chi2.max())
+    assert np.median(chi2) < 22 and chi2.max() < 45, chi2

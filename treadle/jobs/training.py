@@ -4,6 +4,7 @@ cap and save the model artifact."""
 from __future__ import annotations
 
 import json
+import tempfile
 import zlib
 
 import numpy as np
@@ -199,10 +200,10 @@ def run(ctx: JobContext) -> dict:
     labels = Labels(model_type, schema)
     fitter = FeaturePipeline(recipe).fitter()
     seed = zlib.crc32(doc["MLModelId"].encode())
-    cache = FeatureCache(int(datasource.document.get("DataSizeInBytes", 0)) * 3,
-                         shuffle=params["sgd.shuffleType"] == "auto", seed=seed)
+    work = tempfile.TemporaryDirectory(prefix="treadle-training-")
+    cache = None
     try:
-        spool = RecordSpool(cache.dir.name)
+        spool = RecordSpool(work.name)
         for chunk in prefetch(records):  # parsing the next chunk overlaps fitting this one
             fitter.update(chunk.table)
             labels.observe(chunk)
@@ -222,6 +223,8 @@ def run(ctx: JobContext) -> dict:
             table, raw, weight = spooled
             return Rows(pipeline.transform(table), labels.from_raw(raw), weight)
 
+        cache = FeatureCache(records.accepted, shuffle=params["sgd.shuffleType"] == "auto", seed=seed,
+                             directory=work.name)
         columns = ColumnMap(pipeline.n_features)
         for rows in ordered_map(featurize, spool.read(), workers=2):
             target.update(rows.y, rows.weight)
@@ -241,7 +244,9 @@ def run(ctx: JobContext) -> dict:
                 break
         trained = columns.to_hashed(trainer.finish())
     finally:
-        cache.close()
+        if cache is not None:
+            cache.close()
+        work.cleanup()
     max_size = int(params["sgd.maxMLModelSizeInBytes"])
     model, prune = build_model(trained, pipeline, labels=labels.classes or None, max_size_bytes=max_size,
                                summary={"training_datasource": datasource.entity_id, "records": cache.rows,

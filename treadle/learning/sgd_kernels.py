@@ -3,10 +3,11 @@
 State layout, chosen for memory locality: every hashed column owns one
 contiguous block ``S[j] = [learner][slot]`` with ``slot 0..K-1`` the weights
 of the K outputs and slot K the AdaGrad accumulator of that learner.  A row
-touches ~20 random columns of a table far larger than the cache, so the cost
-is one cache miss per column; keeping all learners of a column in the same
-block (40 bytes for five binary learners) makes the side-by-side learners
-almost free compared with one.
+touches ~20-30 scattered columns, so much of the cost is cache misses;
+keeping all learners of a column in the same block (40 bytes for five
+binary learners) makes the side-by-side learners cheap next to one, and the
+training job numbers columns densely (``columns.ColumnMap``) so the table
+is only as large as the columns in use.
 
 Lazy regularisation: ``last[j]`` is the training clock (cumulative row
 weight) at which column j's penalties were last applied.  With AdaGrad a

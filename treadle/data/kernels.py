@@ -740,58 +740,6 @@ def count_at_most(values, edges):
 # -- CSV fields ---------------------------------------------------------------
 
 @numba.njit(nogil=True, cache=True)
-def scan_block(arr):
-    """One look at a block's bytes for everything the reader asks of them.
-
-    Returns the line feeds' positions, whether there are double quotes and
-    carriage returns, whether every byte is ASCII (below 0x80), and whether
-    every byte besides line feeds is plain in the sense of `plain_ascii`.
-    The first pass has no branch and vectorizes; the second only fills in
-    positions. Separate numpy and bytes scans cost a pass each.
-    """
-    high = 0
-    control = 0
-    quotes = 0
-    crs = 0
-    count = 0
-    for p in range(len(arr)):
-        b = arr[p]
-        high |= b
-        control += ((b < 0x20) & (b != 0x09) & (b != 0x0A)) | (b == 0x7F)
-        quotes += b == 0x22
-        crs += b == 0x0D
-        count += b == 0x0A
-    out = np.empty(count, dtype=np.int64)
-    k = 0
-    for p in range(len(arr)):
-        if arr[p] == 0x0A:
-            out[k] = p
-            k += 1
-    return out, quotes > 0, crs > 0, high < 0x80, control == 0
-
-
-@numba.njit(nogil=True, cache=True)
-def split_fields(arr, starts, ends, width):
-    """Comma positions of plain lines (no quotes, no carriage returns).
-
-    For each line arr[starts[i]:ends[i]]: its field count, and where it has
-    `width` fields, the positions of its commas in cuts[i].
-    """
-    n = len(starts)
-    cuts = np.empty((n, max(width - 1, 1)), dtype=np.int64)
-    fields = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        f = 0
-        for p in range(starts[i], ends[i]):
-            if arr[p] == 0x2C:
-                if f < width - 1:
-                    cuts[i, f] = p
-                f += 1
-        fields[i] = f + 1
-    return cuts, fields
-
-
-@numba.njit(nogil=True, cache=True)
 def gather_fields(arr, starts, ends, cuts, rows, width):
     """Arrow string columns of the fields of lines `rows`: one data buffer holding
     the columns one after another, and each column's offsets (from 0) in a row

@@ -137,6 +137,11 @@ def _categorical_result(counter: ValueCounter) -> dict:
     }
 
 
+def _bin_counts(ordered: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts of sorted values per bin, bins split at `edges` (as searchsorted(side="right"))."""
+    return np.diff(np.searchsorted(ordered, edges, side="left"), prepend=0, append=len(ordered))
+
+
 def _encode(column: pa.Array) -> tuple[np.ndarray, list[str]]:
     encoded = pc.dictionary_encode(column)
     if isinstance(encoded, pa.ChunkedArray):
@@ -197,13 +202,14 @@ class StatisticsBuilder:
         self.records += n
         word_counts: dict[str, np.ndarray] = {}
         categories: dict[str, _Distinct] = {}
+        ordered_values: dict[str, np.ndarray] = {}
         for name, kind in self.schema.attributes:
             summary = self.summaries[name]
             if kind == "NUMERIC":
                 column = chunk.typed(name)
                 values = column.values[column.valid]
                 # Sorted once for the sketch, the range and the distinct values.
-                ordered = np.sort(values)
+                ordered = ordered_values[name] = np.sort(values)
                 summary.update(ordered, column.missing.sum(), column.invalid.sum(), ordered=True)
                 if name in self.distinct_numbers:
                     self.distinct_numbers[name].update(ordered, ordered=True)
@@ -229,7 +235,7 @@ class StatisticsBuilder:
             else:
                 word_counts[name] = self._update_text(summary, chunk, name)
         if self.target:
-            self._update_joint(chunk, word_counts, categories)
+            self._update_joint(chunk, word_counts, categories, ordered_values)
 
     def _update_text(self, summary: TextSummary, chunk: RecordChunk, name: str) -> np.ndarray:
         starts, ends, data, plain = chunk.spans(name)
@@ -289,7 +295,7 @@ class StatisticsBuilder:
         return codes, labels, valid
 
     def _update_joint(self, chunk: RecordChunk, word_counts: dict[str, np.ndarray],
-                      categories: dict[str, _Distinct]) -> None:
+                      categories: dict[str, _Distinct], ordered_values: dict[str, np.ndarray]) -> None:
         target = self._target_codes(chunk)
         if target is None:
             return
@@ -311,7 +317,7 @@ class StatisticsBuilder:
                 if edges is None:
                     edges = np.empty(0)
                 codes, labels = mi.numeric_codes(column.values, column.valid, edges)
-                self._update_binned(name, column, t_valid, t_levels)
+                self._update_binned(name, column, t_valid, t_levels, ordered_values[name])
             elif kind == "BINARY":
                 column = chunk.typed(name)
                 codes = np.where(column.valid, column.values, 2).astype(np.int64)
@@ -345,7 +351,9 @@ class StatisticsBuilder:
             self.binned[name] = table = grown
         return table
 
-    def _update_binned(self, name: str, column, t_valid: np.ndarray, t_levels: np.ndarray) -> None:
+    def _update_binned(self, name: str, column, t_valid: np.ndarray, t_levels: np.ndarray,
+                       ordered: np.ndarray) -> None:
+        """Grid counts per target level; `ordered` is the chunk's valid values, sorted."""
         keep = column.valid[t_valid]
         values = column.values[t_valid][keep]
         if not len(values):
@@ -356,17 +364,28 @@ class StatisticsBuilder:
         edges = self.layout[key]
         table = self._binned_table(name, len(edges) + 1)
         levels = t_levels[keep]
-        present = np.flatnonzero(np.bincount(levels, minlength=len(self.levels)))
+        sizes = np.bincount(levels, minlength=len(self.levels))
+        present = np.flatnonzero(sizes)
         if len(present) > 8:
             np.add.at(table, (np.searchsorted(edges, values, side="right"), levels), 1)
             return
         # Sorting and then placing the edges among the sorted values costs a
         # fraction of a binary search per value, which waits on memory at
         # every step.
+        if len(values) == len(ordered):
+            # Every valid value has a valid target, so the values are
+            # `ordered`, sorted already: the biggest level gets what the
+            # others leave, and only the others are sorted.
+            biggest = int(present[np.argmax(sizes[present])])
+            table[:, biggest] += _bin_counts(ordered, edges)
+            for level in present.tolist():
+                if level != biggest:
+                    counts = _bin_counts(np.sort(values[levels == level]), edges)
+                    table[:, level] += counts
+                    table[:, biggest] -= counts
+            return
         for level in present.tolist():
-            ordered = np.sort(values[levels == level] if len(present) > 1 else values)
-            below = np.searchsorted(ordered, edges, side="left")
-            table[:, level] += np.diff(below, prepend=0, append=len(ordered))
+            table[:, level] += _bin_counts(np.sort(values[levels == level] if len(present) > 1 else values), edges)
 
     def _binned_mutual_information(self, name: str) -> dict:
         table = self.binned.get(name)

@@ -244,10 +244,18 @@ class _Lines:
     cuts: np.ndarray | None = None
 
 
-def _layout(buf, width: int) -> _Lines:
+def _layout(buf, width: int, header_first: bool = False) -> _Lines:
+    """`header_first`: the block's first line, if not empty, is a header, not a record."""
     arr = np.frombuffer(buf, dtype=np.uint8)
     words = scan.words_of(arr)
     count, has_quote, has_cr, ascii, plain = scan.block_flags(arr, words)
+    if header_first and has_quote and not has_cr and ascii:
+        # pandas and Arrow quote every name of a header and nothing else, so
+        # the records after it can still be split as plain lines.
+        first = bytes(buf[:MAX_RECORD_BYTES + 2]).find(b"\n")
+        if first > 0:
+            rest = arr[first + 1:]
+            has_quote = scan.block_flags(rest, scan.words_of(rest))[1]
     fields = cuts = None
     if not has_quote and not has_cr and ascii:
         # Lines and fields in the same look at the bytes.
@@ -491,7 +499,7 @@ class RecordReader:
 
     def _read_block(self, buf: bytes, offset: int, line_no: int, header_pending: bool,
                     file: str, index: int):
-        lines = _layout(buf, len(self._names))
+        lines = _layout(buf, len(self._names), header_pending)
         n = len(lines.starts)
         numbers = np.arange(line_no + 1, line_no + n + 1, dtype=np.int64)
         lengths = lines.ends - lines.starts

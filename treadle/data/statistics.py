@@ -21,6 +21,8 @@ The fine binning behind it is approximate; see `mutual_info`.
 
 Parallel use: feed one builder the first chunk, then `fork()` it for each
 worker so that all share the numeric bin layout, and `merge` the results.
+Workers can split either the chunks (forks of all attributes, merged) or the
+attributes (forks of a few attributes each, fed every chunk, then `join`ed).
 """
 from __future__ import annotations
 
@@ -168,8 +170,11 @@ def _distinct(chunk: RecordChunk, name: str, expect: int = 64) -> _Distinct:
 
 
 class StatisticsBuilder:
-    def __init__(self, schema: DataSchema, layout: dict[str, np.ndarray] | None = None):
+    def __init__(self, schema: DataSchema, layout: dict[str, np.ndarray] | None = None,
+                 attributes: frozenset[str] | None = None):
         self.schema = schema
+        # The attributes this builder updates; the others stay empty.
+        self.owned = frozenset(schema.names) if attributes is None else frozenset(attributes)
         self.layout: dict[str, np.ndarray] = dict(layout or {})
         self.records = 0
         self.summaries: dict[str, object] = {}
@@ -189,9 +194,10 @@ class StatisticsBuilder:
         self.expect: dict[str, int] = {}  # distinct values per CATEGORICAL attribute in the last chunk
         self.levels: dict = {}  # target level label -> column of the binned tables
 
-    def fork(self) -> StatisticsBuilder:
-        """An empty builder with this one's bin layout, for a parallel worker."""
-        return StatisticsBuilder(self.schema, self.layout)
+    def fork(self, attributes: frozenset[str] | None = None) -> StatisticsBuilder:
+        """An empty builder with this one's bin layout, for a parallel worker; with
+        `attributes`, one that updates only those."""
+        return StatisticsBuilder(self.schema, self.layout, attributes)
 
     # -- updating ------------------------------------------------------------
 
@@ -204,6 +210,8 @@ class StatisticsBuilder:
         categories: dict[str, _Distinct] = {}
         ordered_values: dict[str, np.ndarray] = {}
         for name, kind in self.schema.attributes:
+            if name not in self.owned:
+                continue
             summary = self.summaries[name]
             if kind == "NUMERIC":
                 column = chunk.typed(name)
@@ -234,7 +242,7 @@ class StatisticsBuilder:
                 summary.update_spans(found.starts, found.ends, found.data, found.hashes, found.counts)
             else:
                 word_counts[name] = self._update_text(summary, chunk, name)
-        if self.target:
+        if self.target and not self.owned.isdisjoint(self.joint):
             self._update_joint(chunk, word_counts, categories, ordered_values)
 
     def _update_text(self, summary: TextSummary, chunk: RecordChunk, name: str) -> np.ndarray:
@@ -310,6 +318,8 @@ class StatisticsBuilder:
             level_of[code] = self._level(t_labels[code])
         t_levels = level_of[t_codes]
         for name, table in self.joint.items():
+            if name not in self.owned:
+                continue
             kind = self.schema.type_of(name)
             if kind == "NUMERIC":
                 column = chunk.typed(name)
@@ -412,9 +422,30 @@ class StatisticsBuilder:
             table.merge(other.joint[name])
         for name, distinct in self.distinct_numbers.items():
             distinct.merge(other.distinct_numbers[name])
+        self._add_binned(other, other.binned)
+
+    def join(self, other: StatisticsBuilder) -> None:
+        """Take over the attributes `other` updated, from the same records as this builder's
+        (forks of one builder for different attributes, fed the same chunks)."""
+        if not self.owned.isdisjoint(other.owned):
+            raise ValueError("only builders of different attributes can be joined")
+        for key, edges in other.layout.items():
+            self.layout.setdefault(key, edges)
+        for name in other.owned:
+            self.summaries[name] = other.summaries[name]
+            if name in self.joint:
+                self.joint[name] = other.joint[name]
+            if name in self.distinct_numbers:
+                self.distinct_numbers[name] = other.distinct_numbers[name]
+        self._add_binned(other, [name for name in other.binned if name in other.owned])
+        self.owned |= other.owned
+
+    def _add_binned(self, other: StatisticsBuilder, names) -> None:
+        # Target levels are numbered in the order each builder met them.
         by_column = sorted(other.levels.items(), key=lambda kv: kv[1])
         columns = [self._level(label) for label, _ in by_column]
-        for name, theirs in other.binned.items():
+        for name in names:
+            theirs = other.binned[name]
             mine = self._binned_table(name, theirs.shape[0])
             for j in range(theirs.shape[1]):
                 mine[:, columns[j]] += theirs[:, j]

@@ -288,7 +288,9 @@ class StatisticsBuilder:
         kind = self.schema.type_of(self.target)
         if kind == "NUMERIC":
             column = chunk.typed(self.target)
-            edges = self._edges(TARGET_KEY, column.values[column.valid], mi.TARGET_BINS)
+            edges = self.layout.get(TARGET_KEY)
+            if edges is None:
+                edges = self._edges(TARGET_KEY, column.values[column.valid], mi.TARGET_BINS)
             if edges is None:
                 return None
             codes = np.searchsorted(edges, column.values, side="right")
@@ -310,7 +312,10 @@ class StatisticsBuilder:
         t_codes, t_labels, t_valid = target
         if not t_valid.any():
             return
-        t_codes = t_codes[t_valid]
+        # Records without a valid target are left out; usually there are none.
+        every = bool(t_valid.all())
+        pick = (lambda a: a) if every else (lambda a: a[t_valid])
+        t_codes = pick(t_codes)
         # Only labels that occur take a level, so that an empty (invalid)
         # target label does not use up one of the TARGET_CLASSES levels.
         level_of = np.zeros(len(t_labels), dtype=np.int64)
@@ -323,11 +328,13 @@ class StatisticsBuilder:
             kind = self.schema.type_of(name)
             if kind == "NUMERIC":
                 column = chunk.typed(name)
-                edges = self._edges(name, column.values[column.valid], mi.NUMERIC_BINS)
+                edges = self.layout.get(name)
+                if edges is None:
+                    edges = self._edges(name, column.values[column.valid], mi.NUMERIC_BINS)
                 if edges is None:
                     edges = np.empty(0)
                 codes, labels = mi.numeric_codes(column.values, column.valid, edges)
-                self._update_binned(name, column, t_valid, t_levels, ordered_values[name])
+                self._update_binned(name, column, pick, t_levels, ordered_values[name])
             elif kind == "BINARY":
                 column = chunk.typed(name)
                 codes = np.where(column.valid, column.values, 2).astype(np.int64)
@@ -336,13 +343,13 @@ class StatisticsBuilder:
                 # Rows are keyed by the value's hash, so no strings are made.
                 found = categories.get(name)
                 if isinstance(found, np.ndarray):
-                    table.add_keys(found[t_valid], t_codes, t_labels)
+                    table.add_keys(pick(found), t_codes, t_labels)
                     continue
                 found = found or _distinct(chunk, name)
                 codes, labels = found.codes, found.hashes
             else:
                 codes, labels = mi.word_count_codes(word_counts[name])
-            table.add(codes[t_valid], labels, t_codes, t_labels)
+            table.add(pick(codes), labels, t_codes, t_labels)
 
     def _level(self, label) -> int:
         found = self.levels.get(label)
@@ -361,11 +368,11 @@ class StatisticsBuilder:
             self.binned[name] = table = grown
         return table
 
-    def _update_binned(self, name: str, column, t_valid: np.ndarray, t_levels: np.ndarray,
-                       ordered: np.ndarray) -> None:
-        """Grid counts per target level; `ordered` is the chunk's valid values, sorted."""
-        keep = column.valid[t_valid]
-        values = column.values[t_valid][keep]
+    def _update_binned(self, name: str, column, pick, t_levels: np.ndarray, ordered: np.ndarray) -> None:
+        """Grid counts per target level; `pick` keeps the records with a valid target
+        (`t_levels` are theirs), `ordered` is the chunk's valid values, sorted."""
+        keep = pick(column.valid)
+        values = pick(column.values)[keep]
         if not len(values):
             return
         key = GRID_KEY + name

@@ -101,9 +101,8 @@ def numeric_codes(values: np.ndarray, valid: np.ndarray, edges: np.ndarray) -> t
 
 
 def word_count_codes(counts: np.ndarray) -> tuple[np.ndarray, list]:
-    codes = np.zeros(len(counts), dtype=np.int64)
-    positive = counts > 0
-    codes[positive] = np.floor(np.log2(counts[positive])).astype(np.int64) + 1
+    # floor(log2(c)) + 1 for c > 0 and 0 for 0 is frexp's exponent, in one pass.
+    codes = np.frexp(counts)[1].astype(np.int64)
     top = int(codes.max()) + 1 if len(codes) else 1
     return codes, list(range(top))
 

@@ -97,7 +97,11 @@ def numeric_codes(values: np.ndarray, valid: np.ndarray, edges: np.ndarray) -> t
     else:
         codes = np.searchsorted(edges, values, side="right")
     codes[~valid] = len(edges) + 1
-    return codes, list(range(len(edges) + 1)) + [MISSING]
+    return codes, numeric_labels(edges)
+
+
+def numeric_labels(edges: np.ndarray) -> list:
+    return list(range(len(edges) + 1)) + [MISSING]
 
 
 def word_count_codes(counts: np.ndarray) -> tuple[np.ndarray, list]:
@@ -143,6 +147,16 @@ class Contingency:
             # numpy's sums along the short axis of a tall table took longer
             # than counting the codes again.
             row_sums, col_sums = np.bincount(row_codes, minlength=nr), np.bincount(col_codes, minlength=nc)
+        self._add_joint(joint, row_sums, col_sums, row_labels, col_labels)
+
+    def add_counts(self, joint: np.ndarray, row_labels: list, col_labels: list) -> None:
+        """`add` for counts already made: joint[r, c] records of row label r and column label c."""
+        if not joint.any():
+            return
+        self._add_joint(joint, joint.sum(axis=1), joint.sum(axis=0), row_labels, col_labels)
+
+    def _add_joint(self, joint: np.ndarray, row_sums: np.ndarray, col_sums: np.ndarray, row_labels: list,
+                   col_labels: list) -> None:
         used_rows = np.flatnonzero(row_sums)
         used_cols = np.flatnonzero(col_sums)
         if len(self.rows) < self.row_limit:

@@ -144,6 +144,48 @@ def _bin_counts(ordered: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.diff(np.searchsorted(ordered, edges, side="left"), prepend=0, append=len(ordered))
 
 
+def _sorted_by_code(values: np.ndarray, codes: np.ndarray, ordered: np.ndarray,
+                    n: int) -> tuple[int, dict[int, np.ndarray]] | None:
+    """The values of each target code but the most frequent one, sorted, and that code.
+
+    Sorting and then placing bin edges among the sorted values costs a
+    fraction of a binary search per value, which waits on memory at every
+    step. When `values` are all of `ordered` (every valid value has a valid
+    target), the most frequent code's bin counts are the rest of `ordered`'s,
+    so only the other codes' values are sorted. None otherwise, or for more
+    than 8 codes.
+    """
+    if len(values) != len(ordered):
+        return None
+    sizes = np.bincount(codes, minlength=n)
+    present = np.flatnonzero(sizes)
+    if len(present) > 8:
+        return None
+    biggest = int(present[np.argmax(sizes[present])])
+    return biggest, {code: np.sort(values[codes == code]) for code in present.tolist() if code != biggest}
+
+
+def _bin_counts_by_code(split, ordered: np.ndarray, edges: np.ndarray, n: int) -> np.ndarray:
+    """`_bin_counts` per target code (a column each) from `_sorted_by_code`'s result."""
+    biggest, groups = split
+    out = np.zeros((len(edges) + 1, n), dtype=np.int64)
+    out[:, biggest] = _bin_counts(ordered, edges)
+    for code, group in groups.items():
+        out[:, code] = _bin_counts(group, edges)
+        out[:, biggest] -= out[:, code]
+    return out
+
+
+def _joint_counts(split, ordered: np.ndarray, edges: np.ndarray, valid: np.ndarray, t_codes: np.ndarray,
+                  n: int) -> np.ndarray:
+    """Counts per (`mi.numeric_codes` bucket, target code) from values sorted by target code."""
+    joint = np.zeros((len(edges) + 2, n), dtype=np.int64)
+    joint[:-1] = _bin_counts_by_code(split, ordered, edges, n)
+    if not valid.all():
+        joint[-1] = np.bincount(t_codes[~valid], minlength=n)
+    return joint
+
+
 def _encode(column: pa.Array) -> tuple[np.ndarray, list[str]]:
     encoded = pc.dictionary_encode(column)
     if isinstance(encoded, pa.ChunkedArray):
@@ -321,7 +363,6 @@ class StatisticsBuilder:
         level_of = np.zeros(len(t_labels), dtype=np.int64)
         for code in np.unique(t_codes).tolist():
             level_of[code] = self._level(t_labels[code])
-        t_levels = level_of[t_codes]
         for name, table in self.joint.items():
             if name not in self.owned:
                 continue
@@ -333,8 +374,13 @@ class StatisticsBuilder:
                     edges = self._edges(name, column.values[column.valid], mi.NUMERIC_BINS)
                 if edges is None:
                     edges = np.empty(0)
+                ordered = ordered_values[name]
+                split = self._update_binned(name, column, pick, t_codes, level_of, ordered)
+                if split is not None:
+                    table.add_counts(_joint_counts(split, ordered, edges, pick(column.valid), t_codes, len(t_labels)),
+                                     mi.numeric_labels(edges), t_labels)
+                    continue
                 codes, labels = mi.numeric_codes(column.values, column.valid, edges)
-                self._update_binned(name, column, pick, t_levels, ordered_values[name])
             elif kind == "BINARY":
                 column = chunk.typed(name)
                 codes = np.where(column.valid, column.values, 2).astype(np.int64)
@@ -368,41 +414,36 @@ class StatisticsBuilder:
             self.binned[name] = table = grown
         return table
 
-    def _update_binned(self, name: str, column, pick, t_levels: np.ndarray, ordered: np.ndarray) -> None:
-        """Grid counts per target level; `pick` keeps the records with a valid target
-        (`t_levels` are theirs), `ordered` is the chunk's valid values, sorted."""
+    def _update_binned(self, name: str, column, pick, t_codes: np.ndarray, level_of: np.ndarray,
+                       ordered: np.ndarray) -> tuple[int, dict[int, np.ndarray]] | None:
+        """Grid counts per target level. `pick` keeps the records with a valid target
+        (`t_codes` are theirs, `level_of` their levels), `ordered` is the chunk's valid
+        values, sorted. Returns the values sorted by target code (`_sorted_by_code`)
+        when it made them."""
         keep = pick(column.valid)
         values = pick(column.values)[keep]
         if not len(values):
-            return
+            return None
         key = GRID_KEY + name
         if key not in self.layout:
             self.layout[key] = mi.grid_edges(values)
         edges = self.layout[key]
         table = self._binned_table(name, len(edges) + 1)
-        levels = t_levels[keep]
-        sizes = np.bincount(levels, minlength=len(self.levels))
-        present = np.flatnonzero(sizes)
+        codes = t_codes[keep]
+        split = _sorted_by_code(values, codes, ordered, len(level_of))
+        if split is not None:
+            by_code = _bin_counts_by_code(split, ordered, edges, len(level_of))
+            for code in [split[0], *split[1]]:
+                table[:, level_of[code]] += by_code[:, code]
+            return split
+        levels = level_of[codes]
+        present = np.flatnonzero(np.bincount(levels, minlength=len(self.levels)))
         if len(present) > 8:
             np.add.at(table, (np.searchsorted(edges, values, side="right"), levels), 1)
-            return
-        # Sorting and then placing the edges among the sorted values costs a
-        # fraction of a binary search per value, which waits on memory at
-        # every step.
-        if len(values) == len(ordered):
-            # Every valid value has a valid target, so the values are
-            # `ordered`, sorted already: the biggest level gets what the
-            # others leave, and only the others are sorted.
-            biggest = int(present[np.argmax(sizes[present])])
-            table[:, biggest] += _bin_counts(ordered, edges)
-            for level in present.tolist():
-                if level != biggest:
-                    counts = _bin_counts(np.sort(values[levels == level]), edges)
-                    table[:, level] += counts
-                    table[:, biggest] -= counts
-            return
+            return None
         for level in present.tolist():
             table[:, level] += _bin_counts(np.sort(values[levels == level] if len(present) > 1 else values), edges)
+        return None
 
     def _binned_mutual_information(self, name: str) -> dict:
         table = self.binned.get(name)

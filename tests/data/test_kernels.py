@@ -55,6 +55,34 @@ def test_add_words_against_python(text):
     assert counter.total == len(flat)
 
 
+def test_word_scan_hashes_words_as_hash_values_does():
+    # Word lengths around the eight-byte loads, values that end where the
+    # buffer ends (where the scan reads byte by byte), tabs and runs of spaces.
+    rng = np.random.default_rng(3)
+    letters = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz.!", dtype=np.uint8)
+    for trial in range(200):
+        values = []
+        for _ in range(int(rng.integers(1, 6))):
+            words = [letters[rng.integers(0, len(letters), int(rng.integers(1, 26)))].tobytes()
+                     for _ in range(int(rng.integers(0, 6)))]
+            gaps = [b" \t  "[: int(rng.integers(1, 5))] for _ in words]
+            values.append(b"".join(g + w for g, w in zip(gaps, words)) + b" " * int(rng.integers(0, 2)))
+        data = np.frombuffer(b"".join(values), dtype=np.uint8)
+        ends = np.cumsum([len(v) for v in values])
+        starts = ends - [len(v) for v in values]
+        counter = ValueCounter()
+        per_value, _, _ = counter.add_words(starts, ends, data)
+        split = [v.split() for v in values]
+        assert per_value.tolist() == [len(w) for w in split]
+        hashes, counts, first, last = counter._entries()
+        flat = sorted({w for ws in split for w in ws})
+        assert len(flat) == len(hashes)
+        if flat:
+            expected = kernels.strings_hashes([w.decode() for w in flat])
+            stored = kernels.strings_hashes(kernels.spans_to_strings(first, last, counter.arena))
+            assert sorted(expected.tolist()) == sorted(hashes.tolist()) == sorted(stored.tolist())
+
+
 def test_value_table_across_chunks_merge_and_sketching():
     rng = np.random.default_rng(2)
     words = [f"word{i:05d}" for i in range(3000)]

@@ -212,3 +212,19 @@ def test_plain_blocks_match_arrow_parsing():
         assert (x.missing == y.missing[:-1]).all() and (x.invalid == y.invalid[:-1]).all()
     assert a.table.to_pylist() == b.table.slice(0, len(a)).to_pylist()
     assert a.take(np.array([True, False, True, False, True])).column("t").to_pylist() == ["a b", "x\ty  z", "\x1cctl"]
+
+
+@pytest.mark.parametrize("body, plain", [
+    (b"1,x,t\n2,y,u u\n", True),
+    (b'1,x,t\n2,"y",u\n', False),  # a quoted record keeps the block on Arrow's path
+])
+def test_quoted_header_alone_keeps_the_block_plain(body, plain):
+    schema = make_schema([("a", "NUMERIC"), ("b", "CATEGORICAL"), ("c", "TEXT")], dataFileContainsHeader=True)
+    data = b'"a","b","c"\n' + body
+    (chunk,) = list(RecordReader([bytes_source("f.csv", data)], schema))
+    assert (chunk._table is None) == plain
+    assert [tuple(r.values()) for r in chunk.table.to_pylist()] == [("1", "x", "t"), ("2", "y", body.split(b",")[-1].strip().decode())]
+    assert list(chunk.line_numbers) == [2, 3]
+    reader = RecordReader([bytes_source("f.csv", b'"a","x","c"\n' + body)], schema)
+    list(reader)
+    assert len(reader.warnings) == 1 and "'x'" in reader.warnings[0]

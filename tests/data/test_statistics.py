@@ -142,7 +142,15 @@ def test_mutual_information(dataset):
     assert mi["flag"] == pytest.approx(float(np.sum(p[nz] * np.log2(p[nz] / (px @ py)[nz]))), rel=1e-9)
 
 
-def test_parallel_and_sequential_agree():
+@pytest.mark.parametrize("split", ["chosen", "chunks", "attributes"])
+def test_parallel_and_sequential_agree(split, monkeypatch):
+    import treadle.data.ingest as ingest_module
+
+    if split == "chunks":
+        monkeypatch.setattr(ingest_module, "_attribute_groups", lambda *args: None)
+    elif split == "attributes":
+        groups = [frozenset({"id", "note"}), frozenset({"x", "y"}), frozenset({"job", "flag"})]
+        monkeypatch.setattr(ingest_module, "_attribute_groups", lambda *args: groups)
     frame, data = make_data(3000, seed=9)
     one = ingest([bytes_source("d.csv", data)], SCHEMA, workers=1, chunk_bytes=10000).statistics
     many = ingest([bytes_source("d.csv", data)], SCHEMA, workers=3, chunk_bytes=10000).statistics
@@ -174,6 +182,28 @@ def test_merge_and_pickle_round_trip():
         assert x.get("top_values") == y.get("top_values")
         assert x.get("count") == y.get("count")
         assert x.get("mean") == pytest.approx(y.get("mean"))
+
+
+def test_join_takes_over_other_attributes_only():
+    _, data = make_data(800, seed=4)
+    chunks = list(RecordReader([bytes_source("d.csv", data)], SCHEMA, chunk_bytes=8000))
+    whole, first = StatisticsBuilder(SCHEMA), StatisticsBuilder(SCHEMA)
+    first.update(chunks[0])
+    left, right = first.fork(frozenset({"id", "x", "y"})), first.fork(frozenset({"job", "flag", "note"}))
+    for c in chunks:
+        whole.update(c)
+    for c in chunks[1:]:
+        left.update(c)
+        right.update(c)
+    with pytest.raises(ValueError):
+        left.join(first.fork(frozenset({"x"})))
+    left.join(right)
+    first.merge(left)
+    a, b = whole.result(), first.result()
+    assert a["records"] == b["records"] == 800
+    for x, y in zip(a["attributes"], b["attributes"]):
+        for key in ("count", "distinct", "top_values", "total_words", "binned_mutual_information"):
+            assert x.get(key) == y.get(key), (x["name"], key)
 
 
 def test_merge_refuses_different_layouts():

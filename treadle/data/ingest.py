@@ -6,7 +6,6 @@ pass `on_chunk` to consume the same selected, typed record chunks.
 from __future__ import annotations
 
 import os
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,21 +33,53 @@ class IngestResult:
     rejections: list[dict] = field(default_factory=list)  # first 10: file, line, reason
 
 
-class _ParallelStatistics:
-    """Statistics updated by worker threads, one builder per worker, merged at the end.
+# Rough cost of one attribute's statistics in nanoseconds per record and per
+# byte of its values, from profiles of bench/ingest.py's data; only their
+# ratios matter.
+_COST_PER_RECORD = {"TEXT": 40, "CATEGORICAL": 110, "NUMERIC": 170, "BINARY": 40}
+_COST_PER_BYTE = {"TEXT": 5, "CATEGORICAL": 1, "NUMERIC": 0, "BINARY": 0}
+# Workers split the attributes only when none gets more than this many times
+# an equal share of the cost; otherwise they split the chunks.
+_BALANCE = 1.25
 
-    Arrow and numpy release the GIL for most of an update, so two or more
-    threads overlap with each other and with the reader. At most `2 * workers`
-    chunks wait at any time, which keeps memory bounded.
+
+def _attribute_groups(chunk: RecordChunk, schema: DataSchema, workers: int) -> list[frozenset[str]] | None:
+    """Attributes in `workers` groups of about equal cost, or None when that cannot be even."""
+    costs = {}
+    for name, kind in schema.attributes:
+        starts, ends, _, _ = chunk.spans(name)
+        costs[name] = _COST_PER_RECORD[kind] * len(starts) + _COST_PER_BYTE[kind] * int((ends - starts).sum())
+    loads = [0] * workers
+    groups: list[set[str]] = [set() for _ in range(workers)]
+    for name in sorted(costs, key=costs.get, reverse=True):  # largest first, each to the lightest group
+        k = loads.index(min(loads))
+        groups[k].add(name)
+        loads[k] += costs[name]
+    if max(loads) > _BALANCE * sum(loads) / workers:
+        return None
+    return [frozenset(g) for g in groups if g]
+
+
+class _ParallelStatistics:
+    """Statistics updated by worker threads, merged at the end.
+
+    Numba kernels, Arrow and numpy release the GIL for most of an update, so
+    workers overlap with each other and with the reader. When the attributes
+    split evenly (`_attribute_groups`), each worker keeps the statistics of
+    its attributes over every chunk: no table exists twice, which spares the
+    CPU caches and the merge. Otherwise each worker takes every
+    `workers`-th chunk for all attributes. At most `2 * workers` chunks wait
+    at any time, which keeps memory bounded.
     """
 
     def __init__(self, schema: DataSchema, workers: int):
+        self.schema = schema
         self.first = StatisticsBuilder(schema)
         self.workers = workers
         self.builders: list[StatisticsBuilder] = []
-        self.locks: list[threading.Lock] = []
-        self.pool: ThreadPoolExecutor | None = None
-        self.pending: deque[Future] = deque()
+        self.by_attribute = False
+        self.pools: list[ThreadPoolExecutor] = []
+        self.pending: deque[list[Future]] = deque()
         self.count = 0
 
     def update(self, chunk: RecordChunk) -> None:
@@ -57,34 +88,48 @@ class _ParallelStatistics:
             self.first.update(chunk)
             self.count += 1
             return
-        if self.pool is None:
-            self.builders = [self.first.fork() for _ in range(self.workers)]
-            self.locks = [threading.Lock() for _ in range(self.workers)]
-            self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="treadle-stats")
-        slot = self.count % self.workers
+        if not self.pools:
+            self._start(chunk)
+        slot = self.count % len(self.builders)
         self.count += 1
-        self.pending.append(self.pool.submit(self._run, slot, chunk))
+        if self.by_attribute:
+            # A pool of one thread per builder keeps each builder's chunks in order.
+            futures = [pool.submit(builder.update, chunk) for pool, builder in zip(self.pools, self.builders)]
+        else:
+            futures = [self.pools[slot].submit(self.builders[slot].update, chunk)]
+        self.pending.append(futures)
         while len(self.pending) > 2 * self.workers:
-            self.pending.popleft().result()
+            for future in self.pending.popleft():
+                future.result()
 
-    def _run(self, slot: int, chunk: RecordChunk) -> None:
-        with self.locks[slot]:
-            self.builders[slot].update(chunk)
+    def _start(self, chunk: RecordChunk) -> None:
+        groups = _attribute_groups(chunk, self.schema, self.workers)
+        self.by_attribute = groups is not None
+        self.builders = ([self.first.fork(group) for group in groups] if groups is not None
+                         else [self.first.fork() for _ in range(self.workers)])
+        self.pools = [ThreadPoolExecutor(1, thread_name_prefix="treadle-stats") for _ in self.builders]
 
     def finish(self) -> StatisticsBuilder:
         try:
             while self.pending:
-                self.pending.popleft().result()
+                for future in self.pending.popleft():
+                    future.result()
         finally:
             self.close()
-        for builder in self.builders:
-            self.first.merge(builder)
+        if self.by_attribute:
+            joined = self.builders[0]
+            for builder in self.builders[1:]:
+                joined.join(builder)
+            self.first.merge(joined)
+        else:
+            for builder in self.builders:
+                self.first.merge(builder)
         return self.first
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
+        for pool in self.pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self.pools = []
 
 
 def ingest(

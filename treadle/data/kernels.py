@@ -21,10 +21,12 @@ import math
 import numba
 import numpy as np
 import pyarrow as pa
+from numba.cpython.unsafe.numbers import trailing_zeros
+
+from treadle.data.intrinsics import bswap64, load8
 
 _U = np.uint64
 _FNV_OFFSET = _U(0xCBF29CE484222325)
-_FNV_PRIME = _U(0x100000001B3)
 _MIX1 = _U(0xFF51AFD7ED558CCD)
 _MIX2 = _U(0xC4CEB9FE1A85EC53)
 _S33 = _U(33)
@@ -73,17 +75,63 @@ def plain_ascii(offsets: np.ndarray, data: np.ndarray) -> bool:
     return _count_not_plain(data, int(offsets[0]), int(offsets[-1]), _NOT_PLAIN) == 0
 
 
+# Values of up to 8 bytes hash their bytes packed big-endian (a bijection,
+# see the value tables below); longer ones fold 8 bytes at a time. Both read
+# eight-byte loads where the buffer has 8 bytes left.
+_HIGH = _U(0x8080808080808080)
+_LOW7 = _U(0x7F7F7F7F7F7F7F7F)
+_ABOVE_SPACE = _U(0x5F5F5F5F5F5F5F5F)  # added to a byte's low seven bits, carries into bit 7 from 0x21 up
+_S29 = _U(29)
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _low_bytes(x, k):
+    """The k (0-8) low bytes of x, the others zero."""
+    return x if k >= 8 else x & ((_U(1) << _U(8 * k)) - _U(1))
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _block(data, p, e):
+    """data[p:min(p + 8, e)] as a little-endian uint64, zero-padded."""
+    if p + 8 <= len(data):
+        return _low_bytes(load8(data, p), e - p)
+    x = _U(0)
+    for q in range(p, min(p + 8, e)):
+        x |= _U(data[q]) << _U(8 * (q - p))
+    return x
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _stops(x, rest):
+    """High bit of each byte of the little-endian x that ends a plain-ASCII word: a byte
+    up to 0x20 (a space or a tab), or one from `rest` on, past the value's end."""
+    spaces = ~(((x & _LOW7) + _ABOVE_SPACE) | x) & _HIGH
+    return spaces if rest >= 8 else spaces | (_HIGH << _U(8 * rest))
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _short_hash(x, size):
+    """Hash of a value of 1-8 bytes held in the low bytes of x (higher bytes are shifted out)."""
+    return _mix(bswap64(x << _U(64 - 8 * size)))
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _fold(h, block):
+    h = (h ^ block) * _MIX1
+    return h ^ (h >> _S29)
+
+
 @numba.njit(nogil=True, cache=True, inline="always")
 def _word_hash(data, s, e):
-    if e - s <= 8:
-        h = _U(0)
-        for p in range(s, e):
-            h = (h << _U(8)) | _U(data[p])
-    else:
-        h = _FNV_OFFSET
-        for p in range(s, e):
-            h = (h ^ _U(data[p])) * _FNV_PRIME
-    return _mix(h)
+    size = e - s
+    if size <= 0:
+        return _mix(_U(0))
+    if size <= 8:
+        return _short_hash(_block(data, s, e), size)
+    h = _FNV_OFFSET
+    for p in range(s, e, 8):
+        h = _fold(h, _block(data, p, e))
+    return _mix(h ^ _U(size))
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
@@ -354,20 +402,44 @@ def table_add_words(starts, ends, data, cursor, per_value, lengths, table, arena
             if p == end:
                 break
             s = p
-            # Both forms of _word_hash are built while finding the word's
-            # end: the multiplies overlap with the scan, where hashing after
-            # it cost as much as the scan itself.
-            packed = _U(0)
-            fnv = _FNV_OFFSET
-            while p < end:
-                b = data[p]
-                if b <= 0x20:
-                    break
-                packed = (packed << _U(8)) | _U(b)
-                fnv = (fnv ^ _U(b)) * _FNV_PRIME
-                p += 1
-            size = p - s
-            h = _mix(packed if size <= 8 else fnv)
+            # The word's end and hash (as _word_hash) from eight-byte loads:
+            # byte by byte, the branch at every word's end mispredicted.
+            if s + 8 <= len(data):
+                first = load8(data, s)
+                stops = _stops(first, end - s)
+                if stops:
+                    size = np.int64(trailing_zeros(stops) >> 3)
+                    h = _short_hash(first, size)
+                else:
+                    h = _fold(_FNV_OFFSET, first)
+                    q = s + 8
+                    while True:
+                        if q + 8 > len(data):
+                            r = q
+                            while r < end and data[r] > 0x20:
+                                r += 1
+                            if r > q:
+                                h = _fold(h, _block(data, q, r))
+                            q = r
+                            break
+                        x = load8(data, q)
+                        stops = _stops(x, end - q)
+                        if stops:
+                            k = np.int64(trailing_zeros(stops) >> 3)
+                            if k:
+                                h = _fold(h, _low_bytes(x, k))
+                            q += k
+                            break
+                        h = _fold(h, x)
+                        q += 8
+                    size = q - s
+                    h = _short_hash(first, 8) if size == 8 else _mix(h ^ _U(size))
+                p = s + size
+            else:
+                while p < end and data[p] > 0x20:
+                    p += 1
+                size = p - s
+                h = _word_hash(data, s, p)
             # The table lookup is written out here (as in table_add): as a
             # call, even an inlined one, it made this loop 1.6 times slower.
             hs = np.int64(h)
@@ -738,58 +810,6 @@ def count_at_most(values, edges):
 
 
 # -- CSV fields ---------------------------------------------------------------
-
-@numba.njit(nogil=True, cache=True)
-def scan_block(arr):
-    """One look at a block's bytes for everything the reader asks of them.
-
-    Returns the line feeds' positions, whether there are double quotes and
-    carriage returns, whether every byte is ASCII (below 0x80), and whether
-    every byte besides line feeds is plain in the sense of `plain_ascii`.
-    The first pass has no branch and vectorizes; the second only fills in
-    positions. Separate numpy and bytes scans cost a pass each.
-    """
-    high = 0
-    control = 0
-    quotes = 0
-    crs = 0
-    count = 0
-    for p in range(len(arr)):
-        b = arr[p]
-        high |= b
-        control += ((b < 0x20) & (b != 0x09) & (b != 0x0A)) | (b == 0x7F)
-        quotes += b == 0x22
-        crs += b == 0x0D
-        count += b == 0x0A
-    out = np.empty(count, dtype=np.int64)
-    k = 0
-    for p in range(len(arr)):
-        if arr[p] == 0x0A:
-            out[k] = p
-            k += 1
-    return out, quotes > 0, crs > 0, high < 0x80, control == 0
-
-
-@numba.njit(nogil=True, cache=True)
-def split_fields(arr, starts, ends, width):
-    """Comma positions of plain lines (no quotes, no carriage returns).
-
-    For each line arr[starts[i]:ends[i]]: its field count, and where it has
-    `width` fields, the positions of its commas in cuts[i].
-    """
-    n = len(starts)
-    cuts = np.empty((n, max(width - 1, 1)), dtype=np.int64)
-    fields = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        f = 0
-        for p in range(starts[i], ends[i]):
-            if arr[p] == 0x2C:
-                if f < width - 1:
-                    cuts[i, f] = p
-                f += 1
-        fields[i] = f + 1
-    return cuts, fields
-
 
 @numba.njit(nogil=True, cache=True)
 def gather_fields(arr, starts, ends, cuts, rows, width):

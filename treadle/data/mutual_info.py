@@ -97,13 +97,16 @@ def numeric_codes(values: np.ndarray, valid: np.ndarray, edges: np.ndarray) -> t
     else:
         codes = np.searchsorted(edges, values, side="right")
     codes[~valid] = len(edges) + 1
-    return codes, list(range(len(edges) + 1)) + [MISSING]
+    return codes, numeric_labels(edges)
+
+
+def numeric_labels(edges: np.ndarray) -> list:
+    return list(range(len(edges) + 1)) + [MISSING]
 
 
 def word_count_codes(counts: np.ndarray) -> tuple[np.ndarray, list]:
-    codes = np.zeros(len(counts), dtype=np.int64)
-    positive = counts > 0
-    codes[positive] = np.floor(np.log2(counts[positive])).astype(np.int64) + 1
+    # floor(log2(c)) + 1 for c > 0 and 0 for 0 is frexp's exponent, in one pass.
+    codes = np.frexp(counts)[1].astype(np.int64)
     top = int(codes.max()) + 1 if len(codes) else 1
     return codes, list(range(top))
 
@@ -144,6 +147,16 @@ class Contingency:
             # numpy's sums along the short axis of a tall table took longer
             # than counting the codes again.
             row_sums, col_sums = np.bincount(row_codes, minlength=nr), np.bincount(col_codes, minlength=nc)
+        self._add_joint(joint, row_sums, col_sums, row_labels, col_labels)
+
+    def add_counts(self, joint: np.ndarray, row_labels: list, col_labels: list) -> None:
+        """`add` for counts already made: joint[r, c] records of row label r and column label c."""
+        if not joint.any():
+            return
+        self._add_joint(joint, joint.sum(axis=1), joint.sum(axis=0), row_labels, col_labels)
+
+    def _add_joint(self, joint: np.ndarray, row_sums: np.ndarray, col_sums: np.ndarray, row_labels: list,
+                   col_labels: list) -> None:
         used_rows = np.flatnonzero(row_sums)
         used_cols = np.flatnonzero(col_sums)
         if len(self.rows) < self.row_limit:

@@ -20,8 +20,9 @@ Rules, in the order they are applied to each file:
   asked to `require_target` -- has a missing or invalid target value.
 * More than `max_rejections` (10,000) rejections raise `TooManyRejections`.
 
-Boundaries and quoting are found with numpy on the raw bytes; pyarrow then
-parses the selected, well-formed lines of each chunk into string columns.
+Lines, and in plain blocks fields, are found by compiled scans of the raw
+bytes (`scan`); blocks with quotes, carriage returns or non-ASCII bytes are
+checked with numpy and parsed into string columns by pyarrow.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from treadle.data import kernels, typed
+from treadle.data import kernels, scan, typed
 from treadle.data.rearrangement import Split
 from treadle.data.schema import DataSchema
 
@@ -237,15 +238,32 @@ class _Lines:
     has_cr: bool
     ascii: bool  # every byte below 0x80
     plain: bool  # every byte but line feeds as `kernels.plain_ascii` wants
+    # Per line, for blocks without quotes, carriage returns or non-ASCII
+    # bytes (`scan.split_lines`): field count and comma positions.
+    fields: np.ndarray | None = None
+    cuts: np.ndarray | None = None
 
 
-def _layout(buf: bytes) -> _Lines:
+def _layout(buf, width: int, header_first: bool = False) -> _Lines:
+    """`header_first`: the block's first line, if not empty, is a header, not a record."""
     arr = np.frombuffer(buf, dtype=np.uint8)
-    newlines, has_quote, has_cr, ascii, plain = kernels.scan_block(arr)
-    if len(buf) and buf[-1] != _NL:
-        line_ends = np.append(newlines, len(buf))
+    words = scan.words_of(arr)
+    count, has_quote, has_cr, ascii, plain = scan.block_flags(arr, words)
+    if header_first and has_quote and not has_cr and ascii:
+        # pandas and Arrow quote every name of a header and nothing else, so
+        # the records after it can still be split as plain lines.
+        first = bytes(buf[:MAX_RECORD_BYTES + 2]).find(b"\n")
+        if first > 0:
+            rest = arr[first + 1:]
+            has_quote = scan.block_flags(rest, scan.words_of(rest))[1]
+    fields = cuts = None
+    if not has_quote and not has_cr and ascii:
+        # Lines and fields in the same look at the bytes.
+        line_ends, cuts, fields = scan.split_lines(arr, words, count, width)
     else:
-        line_ends = newlines
+        line_ends = scan.line_feeds(arr, words, count)
+        if len(arr) and arr[-1] != _NL:
+            line_ends = np.append(line_ends, len(arr))
     starts = np.empty(len(line_ends), dtype=np.int64)
     if len(starts):
         starts[0] = 0
@@ -254,8 +272,8 @@ def _layout(buf: bytes) -> _Lines:
     if has_cr and len(ends):
         has_cr_end = (ends > starts) & (arr[np.maximum(ends - 1, 0)] == _CR)
         ends = ends - has_cr_end
-    spans = np.minimum(line_ends + 1, len(buf)) - starts
-    return _Lines(arr, starts, ends, spans, has_quote, has_cr, ascii, plain)
+    spans = np.minimum(line_ends + 1, len(arr)) - starts
+    return _Lines(arr, starts, ends, spans, has_quote, has_cr, ascii, plain, fields, cuts)
 
 
 def _line_of(positions: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -337,7 +355,8 @@ def _blocks(chunks: Iterable[bytes], block_size: int) -> Iterator[tuple[str, obj
         buf = b"".join(pieces)
         last = buf.rfind(b"\n")
         if last >= 0:
-            yield "lines", buf[:last + 1], start
+            # A view, not a copy of the block.
+            yield "lines", memoryview(buf)[:last + 1], start
             start += last + 1
             rest = buf[last + 1:]
         else:
@@ -480,7 +499,7 @@ class RecordReader:
 
     def _read_block(self, buf: bytes, offset: int, line_no: int, header_pending: bool,
                     file: str, index: int):
-        lines = _layout(buf)
+        lines = _layout(buf, len(self._names), header_pending)
         n = len(lines.starts)
         numbers = np.arange(line_no + 1, line_no + n + 1, dtype=np.int64)
         lengths = lines.ends - lines.starts
@@ -489,7 +508,7 @@ class RecordReader:
             first = int(np.argmax(is_record))
             is_record[first] = False
             header_pending = False
-            self._check_header(buf[lines.starts[first]:lines.ends[first]], file)
+            self._check_header(bytes(buf[lines.starts[first]:lines.ends[first]]), file)
         records = np.flatnonzero(is_record)
         self.records_read += len(records)
         chosen = records[self.split.select(offset + lines.starts[records], self.total_size)]
@@ -511,7 +530,7 @@ class RecordReader:
         if not len(chosen):
             return None, header_pending, line_no + n
         table = fields = None
-        if not lines.has_quote and not lines.has_cr and lines.ascii:
+        if lines.cuts is not None:
             split = self._split_plain(lines, chosen, numbers, file)
             if split is not None:
                 fields, chosen = split
@@ -527,15 +546,17 @@ class RecordReader:
         """Fields of lines without quotes or carriage returns, cut at their commas.
 
         Arrow's reader does more than such lines need (quoting, its own line
-        scan, a copy of every field); this finds the commas and leaves the
-        bytes where they are (`_Fields`). Blocks with non-ASCII bytes go to
-        Arrow, which checks that they are valid UTF-8.
+        scan, a copy of every field); `_layout` found the commas with the
+        lines, and the fields stay where they are (`_Fields`). Blocks with
+        non-ASCII bytes go to Arrow, which checks that they are valid UTF-8.
         """
         width = len(self._names)
         starts, ends = lines.starts[chosen], lines.ends[chosen]
         if len(lines.arr) >= 1 << 31:
             return None
-        cuts, fields = kernels.split_fields(lines.arr, starts, ends, width)
+        cuts, fields = lines.cuts, lines.fields
+        if len(chosen) != len(lines.starts):
+            cuts, fields = cuts[chosen], fields[chosen]
         wrong = np.flatnonzero(fields != width)
         if len(wrong):
             self._reject(file, numbers[chosen[wrong]],
@@ -578,7 +599,7 @@ class RecordReader:
         return table, chosen
 
     def _parse_slowly(self, buf: bytes, lines: _Lines, chosen: np.ndarray, numbers: np.ndarray, file: str):
-        raw = [buf[lines.starts[i]:lines.ends[i]] for i in chosen]
+        raw = [bytes(buf[lines.starts[i]:lines.ends[i]]) for i in chosen]
         rows, reasons = _slow_parse(raw, len(self._names))
         bad = [i for i, r in enumerate(reasons) if r is not None]
         if bad:

@@ -21,6 +21,8 @@ The fine binning behind it is approximate; see `mutual_info`.
 
 Parallel use: feed one builder the first chunk, then `fork()` it for each
 worker so that all share the numeric bin layout, and `merge` the results.
+Workers can split either the chunks (forks of all attributes, merged) or the
+attributes (forks of a few attributes each, fed every chunk, then `join`ed).
 """
 from __future__ import annotations
 
@@ -137,6 +139,53 @@ def _categorical_result(counter: ValueCounter) -> dict:
     }
 
 
+def _bin_counts(ordered: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts of sorted values per bin, bins split at `edges` (as searchsorted(side="right"))."""
+    return np.diff(np.searchsorted(ordered, edges, side="left"), prepend=0, append=len(ordered))
+
+
+def _sorted_by_code(values: np.ndarray, codes: np.ndarray, ordered: np.ndarray,
+                    n: int) -> tuple[int, dict[int, np.ndarray]] | None:
+    """The values of each target code but the most frequent one, sorted, and that code.
+
+    Sorting and then placing bin edges among the sorted values costs a
+    fraction of a binary search per value, which waits on memory at every
+    step. When `values` are all of `ordered` (every valid value has a valid
+    target), the most frequent code's bin counts are the rest of `ordered`'s,
+    so only the other codes' values are sorted. None otherwise, or for more
+    than 8 codes.
+    """
+    if len(values) != len(ordered):
+        return None
+    sizes = np.bincount(codes, minlength=n)
+    present = np.flatnonzero(sizes)
+    if len(present) > 8:
+        return None
+    biggest = int(present[np.argmax(sizes[present])])
+    return biggest, {code: np.sort(values[codes == code]) for code in present.tolist() if code != biggest}
+
+
+def _bin_counts_by_code(split, ordered: np.ndarray, edges: np.ndarray, n: int) -> np.ndarray:
+    """`_bin_counts` per target code (a column each) from `_sorted_by_code`'s result."""
+    biggest, groups = split
+    out = np.zeros((len(edges) + 1, n), dtype=np.int64)
+    out[:, biggest] = _bin_counts(ordered, edges)
+    for code, group in groups.items():
+        out[:, code] = _bin_counts(group, edges)
+        out[:, biggest] -= out[:, code]
+    return out
+
+
+def _joint_counts(split, ordered: np.ndarray, edges: np.ndarray, valid: np.ndarray, t_codes: np.ndarray,
+                  n: int) -> np.ndarray:
+    """Counts per (`mi.numeric_codes` bucket, target code) from values sorted by target code."""
+    joint = np.zeros((len(edges) + 2, n), dtype=np.int64)
+    joint[:-1] = _bin_counts_by_code(split, ordered, edges, n)
+    if not valid.all():
+        joint[-1] = np.bincount(t_codes[~valid], minlength=n)
+    return joint
+
+
 def _encode(column: pa.Array) -> tuple[np.ndarray, list[str]]:
     encoded = pc.dictionary_encode(column)
     if isinstance(encoded, pa.ChunkedArray):
@@ -163,8 +212,11 @@ def _distinct(chunk: RecordChunk, name: str, expect: int = 64) -> _Distinct:
 
 
 class StatisticsBuilder:
-    def __init__(self, schema: DataSchema, layout: dict[str, np.ndarray] | None = None):
+    def __init__(self, schema: DataSchema, layout: dict[str, np.ndarray] | None = None,
+                 attributes: frozenset[str] | None = None):
         self.schema = schema
+        # The attributes this builder updates; the others stay empty.
+        self.owned = frozenset(schema.names) if attributes is None else frozenset(attributes)
         self.layout: dict[str, np.ndarray] = dict(layout or {})
         self.records = 0
         self.summaries: dict[str, object] = {}
@@ -184,9 +236,10 @@ class StatisticsBuilder:
         self.expect: dict[str, int] = {}  # distinct values per CATEGORICAL attribute in the last chunk
         self.levels: dict = {}  # target level label -> column of the binned tables
 
-    def fork(self) -> StatisticsBuilder:
-        """An empty builder with this one's bin layout, for a parallel worker."""
-        return StatisticsBuilder(self.schema, self.layout)
+    def fork(self, attributes: frozenset[str] | None = None) -> StatisticsBuilder:
+        """An empty builder with this one's bin layout, for a parallel worker; with
+        `attributes`, one that updates only those."""
+        return StatisticsBuilder(self.schema, self.layout, attributes)
 
     # -- updating ------------------------------------------------------------
 
@@ -197,13 +250,16 @@ class StatisticsBuilder:
         self.records += n
         word_counts: dict[str, np.ndarray] = {}
         categories: dict[str, _Distinct] = {}
+        ordered_values: dict[str, np.ndarray] = {}
         for name, kind in self.schema.attributes:
+            if name not in self.owned:
+                continue
             summary = self.summaries[name]
             if kind == "NUMERIC":
                 column = chunk.typed(name)
                 values = column.values[column.valid]
                 # Sorted once for the sketch, the range and the distinct values.
-                ordered = np.sort(values)
+                ordered = ordered_values[name] = np.sort(values)
                 summary.update(ordered, column.missing.sum(), column.invalid.sum(), ordered=True)
                 if name in self.distinct_numbers:
                     self.distinct_numbers[name].update(ordered, ordered=True)
@@ -228,8 +284,8 @@ class StatisticsBuilder:
                 summary.update_spans(found.starts, found.ends, found.data, found.hashes, found.counts)
             else:
                 word_counts[name] = self._update_text(summary, chunk, name)
-        if self.target:
-            self._update_joint(chunk, word_counts, categories)
+        if self.target and not self.owned.isdisjoint(self.joint):
+            self._update_joint(chunk, word_counts, categories, ordered_values)
 
     def _update_text(self, summary: TextSummary, chunk: RecordChunk, name: str) -> np.ndarray:
         starts, ends, data, plain = chunk.spans(name)
@@ -274,7 +330,9 @@ class StatisticsBuilder:
         kind = self.schema.type_of(self.target)
         if kind == "NUMERIC":
             column = chunk.typed(self.target)
-            edges = self._edges(TARGET_KEY, column.values[column.valid], mi.TARGET_BINS)
+            edges = self.layout.get(TARGET_KEY)
+            if edges is None:
+                edges = self._edges(TARGET_KEY, column.values[column.valid], mi.TARGET_BINS)
             if edges is None:
                 return None
             codes = np.searchsorted(edges, column.values, side="right")
@@ -289,29 +347,40 @@ class StatisticsBuilder:
         return codes, labels, valid
 
     def _update_joint(self, chunk: RecordChunk, word_counts: dict[str, np.ndarray],
-                      categories: dict[str, _Distinct]) -> None:
+                      categories: dict[str, _Distinct], ordered_values: dict[str, np.ndarray]) -> None:
         target = self._target_codes(chunk)
         if target is None:
             return
         t_codes, t_labels, t_valid = target
         if not t_valid.any():
             return
-        t_codes = t_codes[t_valid]
+        # Records without a valid target are left out; usually there are none.
+        every = bool(t_valid.all())
+        pick = (lambda a: a) if every else (lambda a: a[t_valid])
+        t_codes = pick(t_codes)
         # Only labels that occur take a level, so that an empty (invalid)
         # target label does not use up one of the TARGET_CLASSES levels.
         level_of = np.zeros(len(t_labels), dtype=np.int64)
         for code in np.unique(t_codes).tolist():
             level_of[code] = self._level(t_labels[code])
-        t_levels = level_of[t_codes]
         for name, table in self.joint.items():
+            if name not in self.owned:
+                continue
             kind = self.schema.type_of(name)
             if kind == "NUMERIC":
                 column = chunk.typed(name)
-                edges = self._edges(name, column.values[column.valid], mi.NUMERIC_BINS)
+                edges = self.layout.get(name)
+                if edges is None:
+                    edges = self._edges(name, column.values[column.valid], mi.NUMERIC_BINS)
                 if edges is None:
                     edges = np.empty(0)
+                ordered = ordered_values[name]
+                split = self._update_binned(name, column, pick, t_codes, level_of, ordered)
+                if split is not None:
+                    table.add_counts(_joint_counts(split, ordered, edges, pick(column.valid), t_codes, len(t_labels)),
+                                     mi.numeric_labels(edges), t_labels)
+                    continue
                 codes, labels = mi.numeric_codes(column.values, column.valid, edges)
-                self._update_binned(name, column, t_valid, t_levels)
             elif kind == "BINARY":
                 column = chunk.typed(name)
                 codes = np.where(column.valid, column.values, 2).astype(np.int64)
@@ -320,13 +389,13 @@ class StatisticsBuilder:
                 # Rows are keyed by the value's hash, so no strings are made.
                 found = categories.get(name)
                 if isinstance(found, np.ndarray):
-                    table.add_keys(found[t_valid], t_codes, t_labels)
+                    table.add_keys(pick(found), t_codes, t_labels)
                     continue
                 found = found or _distinct(chunk, name)
                 codes, labels = found.codes, found.hashes
             else:
                 codes, labels = mi.word_count_codes(word_counts[name])
-            table.add(codes[t_valid], labels, t_codes, t_labels)
+            table.add(pick(codes), labels, t_codes, t_labels)
 
     def _level(self, label) -> int:
         found = self.levels.get(label)
@@ -345,28 +414,36 @@ class StatisticsBuilder:
             self.binned[name] = table = grown
         return table
 
-    def _update_binned(self, name: str, column, t_valid: np.ndarray, t_levels: np.ndarray) -> None:
-        keep = column.valid[t_valid]
-        values = column.values[t_valid][keep]
+    def _update_binned(self, name: str, column, pick, t_codes: np.ndarray, level_of: np.ndarray,
+                       ordered: np.ndarray) -> tuple[int, dict[int, np.ndarray]] | None:
+        """Grid counts per target level. `pick` keeps the records with a valid target
+        (`t_codes` are theirs, `level_of` their levels), `ordered` is the chunk's valid
+        values, sorted. Returns the values sorted by target code (`_sorted_by_code`)
+        when it made them."""
+        keep = pick(column.valid)
+        values = pick(column.values)[keep]
         if not len(values):
-            return
+            return None
         key = GRID_KEY + name
         if key not in self.layout:
             self.layout[key] = mi.grid_edges(values)
         edges = self.layout[key]
         table = self._binned_table(name, len(edges) + 1)
-        levels = t_levels[keep]
+        codes = t_codes[keep]
+        split = _sorted_by_code(values, codes, ordered, len(level_of))
+        if split is not None:
+            by_code = _bin_counts_by_code(split, ordered, edges, len(level_of))
+            for code in [split[0], *split[1]]:
+                table[:, level_of[code]] += by_code[:, code]
+            return split
+        levels = level_of[codes]
         present = np.flatnonzero(np.bincount(levels, minlength=len(self.levels)))
         if len(present) > 8:
             np.add.at(table, (np.searchsorted(edges, values, side="right"), levels), 1)
-            return
-        # Sorting and then placing the edges among the sorted values costs a
-        # fraction of a binary search per value, which waits on memory at
-        # every step.
+            return None
         for level in present.tolist():
-            ordered = np.sort(values[levels == level] if len(present) > 1 else values)
-            below = np.searchsorted(ordered, edges, side="left")
-            table[:, level] += np.diff(below, prepend=0, append=len(ordered))
+            table[:, level] += _bin_counts(np.sort(values[levels == level] if len(present) > 1 else values), edges)
+        return None
 
     def _binned_mutual_information(self, name: str) -> dict:
         table = self.binned.get(name)
@@ -393,9 +470,30 @@ class StatisticsBuilder:
             table.merge(other.joint[name])
         for name, distinct in self.distinct_numbers.items():
             distinct.merge(other.distinct_numbers[name])
+        self._add_binned(other, other.binned)
+
+    def join(self, other: StatisticsBuilder) -> None:
+        """Take over the attributes `other` updated, from the same records as this builder's
+        (forks of one builder for different attributes, fed the same chunks)."""
+        if not self.owned.isdisjoint(other.owned):
+            raise ValueError("only builders of different attributes can be joined")
+        for key, edges in other.layout.items():
+            self.layout.setdefault(key, edges)
+        for name in other.owned:
+            self.summaries[name] = other.summaries[name]
+            if name in self.joint:
+                self.joint[name] = other.joint[name]
+            if name in self.distinct_numbers:
+                self.distinct_numbers[name] = other.distinct_numbers[name]
+        self._add_binned(other, [name for name in other.binned if name in other.owned])
+        self.owned |= other.owned
+
+    def _add_binned(self, other: StatisticsBuilder, names) -> None:
+        # Target levels are numbered in the order each builder met them.
         by_column = sorted(other.levels.items(), key=lambda kv: kv[1])
         columns = [self._level(label) for label, _ in by_column]
-        for name, theirs in other.binned.items():
+        for name in names:
+            theirs = other.binned[name]
             mine = self._binned_table(name, theirs.shape[0])
             for j in range(theirs.shape[1]):
                 mine[:, columns[j]] += theirs[:, j]

@@ -8,6 +8,7 @@ the binary spellings. Both are NaN in `values`; the masks tell them apart.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
@@ -27,7 +28,7 @@ class TypedColumn:
     missing: np.ndarray  # bool
     invalid: np.ndarray  # bool
 
-    @property
+    @cached_property
     def valid(self) -> np.ndarray:
         return ~(self.missing | self.invalid)
 

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from treadle.data import scan
 
@@ -39,3 +40,46 @@ def test_word_scans_match_a_byte_by_byte_reading():
         for i, want in enumerate(cuts):
             if fields[i] >= 4:
                 assert got_cuts[i].tolist() == want
+
+
+def _malformed_reference(arr, starts, ends):
+    """The rules with numpy, one quote at a time (the reader's first version)."""
+    codes = np.zeros(len(starts), dtype=np.int8)
+    line_of = lambda pos: np.searchsorted(starts, pos, side="right") - 1  # noqa: E731
+    crs = np.flatnonzero(arr == 13)
+    line = line_of(crs)
+    ok = line >= 0
+    crs, line = crs[ok], line[ok]
+    codes[line[crs < ends[line]]] = 1
+    quotes = np.flatnonzero(arr == 34)
+    line = line_of(quotes)
+    ok = line >= 0
+    quotes, line = quotes[ok], line[ok]
+    inside = quotes < ends[line]
+    quotes, line = quotes[inside], line[inside]
+    rank = np.arange(len(quotes)) - np.searchsorted(quotes, starts)[line]
+    opening = (rank & 1) == 0
+    prev = arr[np.maximum(quotes - 1, 0)]
+    bad_open = opening & (quotes != starts[line]) & (prev != 44) & (prev != 34)
+    nxt = arr[np.minimum(quotes + 1, len(arr) - 1)]
+    bad_close = ~opening & (quotes + 1 < ends[line]) & (nxt != 44) & (nxt != 34)
+    codes[(np.bincount(line, minlength=len(starts)) & 1).astype(bool)] = 4
+    codes[line[bad_close]] = 3
+    codes[line[bad_open]] = 2
+    return codes
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_malformed_lines_follow_the_quoting_rules(seed):
+    rng = np.random.default_rng(seed)
+    alphabet = np.frombuffer(b'ab,"\r x""', dtype=np.uint8)
+    lines = [alphabet[rng.integers(0, len(alphabet), rng.integers(0, 12))] for _ in range(200)]
+    arr = np.concatenate([np.concatenate([line, [10]]) for line in lines]).astype(np.uint8)
+    feeds = np.flatnonzero(arr == 10)
+    starts = np.concatenate([[0], feeds[:-1] + 1]).astype(np.int64)
+    ends = feeds.astype(np.int64)
+    codes = np.empty(len(starts), dtype=np.int8)
+    found = scan.malformed_lines(arr, starts, ends, codes)
+    expected = _malformed_reference(arr, starts, ends)
+    assert np.array_equal(codes, expected)
+    assert found == bool(expected.any()) and set(expected.tolist()) >= {0, 2}

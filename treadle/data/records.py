@@ -276,43 +276,13 @@ def _layout(buf, width: int, header_first: bool = False) -> _Lines:
     return _Lines(arr, starts, ends, spans, has_quote, has_cr, ascii, plain, fields, cuts)
 
 
-def _line_of(positions: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    return np.searchsorted(starts, positions, side="right") - 1
-
-
 def _malformed(buf: bytes, lines: _Lines) -> np.ndarray | None:
     """Per line: 0 if fine, else a code into _MALFORMED_REASONS. None when nothing is wrong."""
-    has_quote, has_cr = lines.has_quote, lines.has_cr
-    if not has_quote and not has_cr:
+    if not lines.has_quote and not lines.has_cr:
         return None
-    arr, starts, ends = lines.arr, lines.starts, lines.ends
-    codes = np.zeros(len(starts), dtype=np.int8)
-    if has_cr:
-        crs = np.flatnonzero(arr == _CR)
-        line = _line_of(crs, starts)
-        stray = crs < ends[line]
-        codes[line[stray]] = 1
-    if has_quote:
-        quotes = np.flatnonzero(arr == _QUOTE)
-        line = _line_of(quotes, starts)
-        inside = quotes < ends[line]
-        quotes, line = quotes[inside], line[inside]
-        first = np.searchsorted(quotes, starts)
-        rank = np.arange(len(quotes)) - first[line]
-        opening = (rank & 1) == 0
-        prev = arr[np.maximum(quotes - 1, 0)]
-        at_start = quotes == starts[line]
-        bad_open = opening & ~at_start & (prev != _COMMA) & (prev != _QUOTE)
-        nxt_pos = np.minimum(quotes + 1, len(arr) - 1)
-        at_end = quotes + 1 >= ends[line]
-        nxt = arr[nxt_pos]
-        bad_close = ~opening & ~at_end & (nxt != _COMMA) & (nxt != _QUOTE)
-        # Later assignments win: the most specific reason is kept.
-        odd = (np.bincount(line, minlength=len(starts)) & 1).astype(bool)
-        codes[odd] = 4
-        codes[line[bad_close]] = 3
-        codes[line[bad_open]] = 2
-    return codes if codes.any() else None
+    codes = np.empty(len(lines.starts), dtype=np.int8)
+    found = scan.malformed_lines(lines.arr, lines.starts, lines.ends, codes)
+    return codes if found else None
 
 
 _MALFORMED_REASONS = {

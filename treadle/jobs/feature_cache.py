@@ -189,7 +189,9 @@ class FeatureCache:
         # Each bucket is riffled on the first pass that reads it, and a
         # background thread writes that order back while the learner trains.
         self._in_order = [not self.shuffle] * self.buckets
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="treadle-cache") if self.shuffle else None
+        self._written: dict = {}  # bucket -> pending write-back of its riffled order
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="treadle-cache-write")
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="treadle-cache-read")
 
     def _path(self, bucket: int) -> str:
         return os.path.join(self.dir.name, f"bucket-{bucket}.npy")
@@ -218,24 +220,45 @@ class FeatureCache:
         _riffle_sources(np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64), labels, sources)
         return _take(rows, sources)
 
-    def passes(self, n_features: int) -> Iterator[Rows]:
-        """One pass over the cached rows, in the order fixed at seal()."""
-        for bucket in map(int, self._order):
-            if self._in_order[bucket]:
-                yield from self._read(bucket, n_features)[0]
-                continue
-            rows = self._riffled(bucket, n_features)
-            if rows is None:
-                self._in_order[bucket] = True
-                continue
-            written = self._writer.submit(self._write, bucket, rows, np.array([len(rows.y)]), "wb")
-            yield rows
+    def _prepare(self, bucket: int, n_features: int) -> list[Rows]:
+        """A bucket's rows in pass order: as stored, or riffled on its first pass
+        (and that order handed to the writer for the passes after)."""
+        written = self._written.pop(bucket, None)
+        if written is not None:
             written.result()
-            self._in_order[bucket] = True
+        if self._in_order[bucket]:
+            return self._read(bucket, n_features)[0]
+        rows = self._riffled(bucket, n_features)
+        self._in_order[bucket] = True
+        if rows is None:
+            return []
+        self._written[bucket] = self._writer.submit(self._write, bucket, rows, np.array([len(rows.y)]), "wb")
+        return [rows]
+
+    def passes(self, n_features: int) -> Iterator[Rows]:
+        """One pass over the cached rows, in the order fixed at seal().
+
+        The next bucket is read (and riffled) on a thread while the caller
+        trains on this one: two buckets in memory at most, and the compiled
+        learner releases the GIL."""
+        order = [int(b) for b in self._order]
+        if not order:
+            return
+        ahead = self._reader.submit(self._prepare, order[0], n_features)
+        try:
+            for i in range(len(order)):
+                parts = ahead.result()
+                ahead = self._reader.submit(self._prepare, order[i + 1], n_features) if i + 1 < len(order) else None
+                yield from parts
+        finally:
+            # Left early (an error in the caller): no read may outlive the pass.
+            if ahead is not None:
+                ahead.exception()
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.shutdown(wait=True)
+        for pool in (self._writer, getattr(self, "_reader", None)):
+            if pool is not None:
+                pool.shutdown(wait=True)
         self.dir.cleanup()
 
 

@@ -27,7 +27,7 @@ N_BINS = 1024  # progressive-AUC resolution of the training log only
 _ZMAX = 35.0  # exp(35) ~ 1.6e15: logistic is saturated well before
 
 
-@njit(cache=True, inline="always")
+@njit(nogil=True, cache=True, inline="always")
 def _catch_up(w, eta, l1, l2, dt):
     if l1 > 0.0:
         a = abs(w) - eta * l1 * dt
@@ -37,7 +37,7 @@ def _catch_up(w, eta, l1, l2, dt):
     return w
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def train_scalar(indptr, indices, data, r0, r1, y, rw, S, B, rates, kind, l1, l2, last, clock, mask,
                  period, pos0, xsq, track_x, tr_loss, ho_loss, totals, hist, z, g, seen):
     """Binary logistic (kind 0) or squared loss (kind 1) for rows r0..r1.
@@ -128,7 +128,7 @@ def train_scalar(indptr, indices, data, r0, r1, y, rw, S, B, rates, kind, l1, l2
         clock[0] = Tn
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def train_multiclass(indptr, indices, data, r0, r1, y, rw, S, B, rates, l1, l2, last, clock, mask,
                      period, pos0, xsq, track_x, tr_loss, ho_loss, totals, correct, z, g, seen):
     """Multinomial logistic regression for rows r0..r1.
@@ -233,7 +233,7 @@ def train_multiclass(indptr, indices, data, r0, r1, y, rw, S, B, rates, l1, l2, 
         clock[0] = Tn
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def settle(S, learner, K, l1, l2, rate, last, now, out):
     """Weights of one learner with every pending lazy penalty applied."""
     for j in range(S.shape[0]):
@@ -247,7 +247,7 @@ def settle(S, learner, K, l1, l2, rate, last, now, out):
             out[j, k] = w
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def add_snapshot(S, K, cols, l1, l2, rates, last, now, A):
     """A[c, l, :] += the weights of column ``cols[c]`` for every learner l,
     with pending lazy penalties applied as of ``now`` (S is not changed)."""
@@ -265,7 +265,7 @@ def add_snapshot(S, K, cols, l1, l2, rates, last, now, A):
                 A[c, l, k] += w
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def count_weights(S, K, seen, out):
     """out[l] = non-zero weights of learner l among the columns ever stepped
     on (``seen``: no other column can hold a weight).  Scanning the whole

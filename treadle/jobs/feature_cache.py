@@ -122,7 +122,8 @@ class FeatureCache:
         self.buckets = 0  # decided at the first add
         self.rows = 0
         self._adds = 0
-        self._writer: ThreadPoolExecutor | None = None
+        self._writer: ThreadPoolExecutor | None = None  # both from seal() on
+        self._reader: ThreadPoolExecutor | None = None
 
     def _plan(self, first: Rows) -> None:
         per_row = first.nbytes / max(len(first.y), 1)
@@ -256,7 +257,7 @@ class FeatureCache:
                 ahead.exception()
 
     def close(self) -> None:
-        for pool in (self._writer, getattr(self, "_reader", None)):
+        for pool in (self._writer, self._reader):
             if pool is not None:
                 pool.shutdown(wait=True)
         self.dir.cleanup()

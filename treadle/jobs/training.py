@@ -236,9 +236,9 @@ def run(ctx: JobContext) -> dict:
                            l2=float(params["sgd.l2RegularizationAmount"]),
                            max_passes=int(params["sgd.maxPasses"]),
                            n_classes=max(len(labels.classes), 2))
-        trainer = SGDTrainer(config, max(columns.size, 1))
+        trainer = SGDTrainer(config, columns.n_columns)
         while True:
-            for rows in cache.passes(max(columns.size, 1)):
+            for rows in cache.passes(columns.n_columns):
                 trainer.partial_fit(rows.batch, rows.y, rows.weight)
             if not trainer.end_pass():
                 break

@@ -60,6 +60,11 @@ class ColumnMap:
         return int(self._count[0])
 
     @property
+    def n_columns(self) -> int:
+        """The column count a learner over the dense numbers needs (at least one)."""
+        return max(self.size, 1)
+
+    @property
     def hashed_columns(self) -> np.ndarray:
         """The hashed column of each dense number."""
         return self._hashed_of[: self.size]
@@ -72,7 +77,7 @@ class ColumnMap:
             if p == batch.indices.shape[0]:
                 break
             self._hashed_of = np.concatenate([self._hashed_of, np.zeros_like(self._hashed_of)])
-        return CsrBatch(batch.indptr, out, batch.data, max(self.size, 1))
+        return CsrBatch(batch.indptr, out, batch.data, self.n_columns)
 
     def to_hashed(self, trained: TrainedLinear) -> TrainedLinear:
         """A result trained on dense numbers, with one weight row per dense

@@ -309,7 +309,7 @@ def build_model(trained, pipeline: FittedPipeline | Mapping[str, Any], labels: S
         labels = []
     cols, ks = ranked_entries(trained.weights, trained.feature_scale)
     vals = trained.weights[cols, ks]
-    if getattr(trained, "column_ids", None) is not None:  # trained on dense column numbers (columns.ColumnMap)
+    if trained.column_ids is not None:  # trained on dense column numbers (columns.ColumnMap)
         cols = trained.column_ids[cols]
     summ = dict(summary or {})
     idx_dtype = np.int32 if trained.weight_bits <= 31 else np.int64

@@ -373,13 +373,13 @@ class SGDTrainer:
     def end_pass(self) -> bool:
         """Close a pass; True when another pass should run."""
         ms = self.metrics()
-        best = self._best(ms)
-        key = ms[best].holdout_loss if ms[best].holdout_loss is not None else ms[best].loss
+        keys = self._keys(ms)
+        best = int(np.argmin(keys))
+        key = keys[best]
         converged = False
         if self.pass_reports:
             prev = self.pass_reports[-1]
-            pm = prev.learners[prev.best]
-            pkey = pm.holdout_loss if pm.holdout_loss is not None else pm.loss
+            pkey = self._keys(prev.learners)[prev.best]
             converged = not (pkey - key > self.config.tolerance * abs(pkey))
         self.passes += 1
         self.pass_reports.append(PassReport(self.passes, int(self.totals[2]), int(self.totals[3]), ms, best, converged))

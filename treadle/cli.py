@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 
 from .config import DEFAULT_PORT, Settings, default_data_dir, is_loopback
@@ -21,29 +20,23 @@ def _settings(args, **extra) -> Settings:
 
 
 def serve(args) -> int:
-    import uvicorn
-
     from .logs import configure
-    from .server import create_app
+    from .workers import run
 
     if args.auth == "none" and not is_loopback(args.host):
         print("treadle: --auth none is only allowed when binding to a loopback address", file=sys.stderr)
+        return 2
+    if args.workers < 1:
+        print("treadle: --workers must be at least 1", file=sys.stderr)
         return 2
     settings = _settings(
         args, host=args.host, port=args.port, public_url=args.public_url,
         artifacts_url=args.artifacts_url, allowed_local_paths=args.allow_local_path or [],
         auth=args.auth, job_concurrency=args.jobs or (os.cpu_count() or 1),
-        peak_requests_per_second=args.peak_requests_per_second, job_lease_seconds=args.job_lease_seconds)
+        peak_requests_per_second=args.peak_requests_per_second, job_lease_seconds=args.job_lease_seconds,
+        workers=args.workers)
     configure(args.log_level.upper())
-    app = create_app(settings)
-    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the
-    # signal against the handlers it found; quiet ones make that final
-    # re-raise a no-op, so a clean shutdown exits with status 0.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: None)
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=10)
-    return 0
+    return run(settings, args.log_level)
 
 
 def _open_store(args, store_class):
@@ -119,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a directory file:// locations may point into (repeatable)")
     p.add_argument("--auth", choices=("sigv4", "none"), default="sigv4")
     p.add_argument("--jobs", type=int, default=None, help="concurrent jobs (default: the CPU count)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="HTTP worker processes answering the API and Predict on the one port (default 1; "
+                        "a server that mostly answers Predict wants one per core)")
     p.add_argument("--peak-requests-per-second", type=int, default=200,
                    help="per-endpoint Predict rate limit (PeakRequestsPerSecond)")
     p.add_argument("--job-lease-seconds", type=float, default=30.0,

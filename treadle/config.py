@@ -48,12 +48,15 @@ class Settings:
     job_max_attempts: int = 3
     log_link_seconds: int = 3600
     peak_requests_per_second: int = 200
+    workers: int = 1  # HTTP worker processes
 
     def __post_init__(self):
         self.data_dir = Path(self.data_dir).expanduser().resolve()
         self.allowed_local_paths = [Path(p).expanduser().resolve() for p in self.allowed_local_paths]
         if self.auth not in ("sigv4", "none"):
             raise ValueError("--auth must be sigv4 or none")
+        if self.workers < 1:
+            raise ValueError("--workers must be at least 1")
 
     @property
     def effective_database_url(self) -> str:

@@ -1,23 +1,30 @@
 """Prometheus metrics: requests and latency by operation and status, jobs by
 state, endpoints loaded. Each server keeps its own registry so several apps
-in one process (tests, the in-process mode) never collide."""
+in one process (tests, the in-process mode) never collide.
+
+With several HTTP worker processes, prometheus_client's multiprocess mode
+keeps every worker's values in files under one directory, and a scrape of
+any worker reads them all. That mode is chosen when prometheus_client is
+first imported, from PROMETHEUS_MULTIPROC_DIR (`treadle.workers` sets it).
+"""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import values as prometheus_values
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from .store.tables import jobs
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
-class _StateCollector:
+class _JobsCollector:
     """Read at scrape time, so the figures are never stale."""
 
-    def __init__(self, engine: sa.Engine, endpoints_loaded):
+    def __init__(self, engine: sa.Engine):
         self.engine = engine
-        self.endpoints_loaded = endpoints_loaded
 
     def collect(self):
         by_state = GaugeMetricFamily("treadle_jobs", "Jobs in the durable queue by state", labels=["kind", "state"])
@@ -27,19 +34,24 @@ class _StateCollector:
         for kind, state, count in rows:
             by_state.add_metric([kind, state], count)
         yield by_state
-        loaded = GaugeMetricFamily("treadle_endpoints_loaded", "Real-time models loaded in this server")
-        loaded.add_metric([], self.endpoints_loaded())
-        yield loaded
 
 
 class Metrics:
-    def __init__(self, engine: sa.Engine, endpoints_loaded=lambda: 0):
+    def __init__(self, engine: sa.Engine, multiprocess_dir: str | None = None):
+        if multiprocess_dir and prometheus_values.ValueClass is prometheus_values.MutexValue:
+            raise RuntimeError("PROMETHEUS_MULTIPROC_DIR must be set before prometheus_client is imported")
+        self.multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry()
         self.requests = Counter("treadle_requests", "API requests by operation and HTTP status",
                                 ["operation", "status"], registry=self.registry)
         self.latency = Histogram("treadle_request_seconds", "API request latency by operation",
                                  ["operation"], buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.registry.register(_StateCollector(engine, endpoints_loaded))
+        self.endpoints_loaded = Gauge(
+            "treadle_endpoints_loaded",
+            "Real-time models held in memory (with several HTTP workers: by the worker holding the most)",
+            registry=self.registry, multiprocess_mode="livemax")
+        self._jobs = _JobsCollector(engine)
+        self.registry.register(self._jobs)
         # labels() takes a lock and builds a key on every call; the children
         # never change once made, so each pair is looked up once.
         self._children: dict[tuple[str, int], tuple] = {}
@@ -53,4 +65,9 @@ class Metrics:
         children[1].observe(seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if not self.multiprocess_dir:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=self.multiprocess_dir)
+        registry.register(self._jobs)
+        return generate_latest(registry)

@@ -6,6 +6,7 @@ import contextlib
 import gc
 import logging
 import random
+import threading
 import time
 import uuid
 
@@ -20,12 +21,13 @@ from .api.context import Call, Services
 from .api.operations import OPERATIONS
 from .config import Settings
 from .jobs.runner import LocalJobRunner
-from .logs import event
+from .logs import RequestLog
 from .metrics import Metrics
 from .protocol import errors, wire
 from .protocol.auth import Authenticator
 from .protocol.validation import validate_input
 from .serving.endpoints import LocalServing
+from .serving.shared import SharedState
 from .store import db
 from .store.artifacts import open_artifacts
 from .store.credentials import CredentialStore
@@ -36,7 +38,7 @@ log = logging.getLogger("treadle.api")
 MAX_BODY = 32 * 1024 * 1024
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, shared: SharedState | None = None) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = db.create_engine(settings.effective_database_url)
     db.migrate(engine)
@@ -49,7 +51,7 @@ def build_services(settings: Settings) -> Services:
         master_key=MasterKey.load(settings.data_dir),
     )
     services.serving = LocalServing(entities, load_model=_model_loader(services),
-                                    peak_rps=settings.peak_requests_per_second)
+                                    peak_rps=settings.peak_requests_per_second, shared=shared)
     return services
 
 
@@ -77,6 +79,17 @@ def _mount_waiting_endpoints(services: Services, job=None, status=None) -> None:
         entity = services.entities.get(account, "MLModel", model_id)
         if entity and (entity.document.get("EndpointInfo") or {}).get("EndpointStatus") == "UPDATING":
             services.mount_endpoint(account, model_id)
+
+
+def _forward_wakes(jobs_wanted, runner: LocalJobRunner) -> None:
+    """Jobs queued through the other HTTP workers start as promptly as
+    jobs queued here."""
+    def forward():
+        while True:
+            jobs_wanted.wait()
+            jobs_wanted.clear()
+            runner.wake()
+    threading.Thread(target=forward, name="treadle-job-wakes", daemon=True).start()
 
 
 def _response(status: int, payload: dict, request_id: str) -> Response:
@@ -123,13 +136,22 @@ def _request_url(request: Request) -> str:
     return f"{request.url.scheme}://{host}{path}" + (f"?{query}" if query else "")
 
 
-def create_app(settings: Settings, services: Services | None = None) -> Starlette:
-    services = services or build_services(settings)
+def create_app(settings: Settings, services: Services | None = None, group=None, primary: bool = True) -> Starlette:
+    """The app of one server process. `group` (a `treadle.workers.WorkerGroup`)
+    joins it to the other HTTP workers of the same server; only the primary
+    runs jobs and mounts the endpoints left waiting at start-up."""
+    services = services or build_services(settings, group.serving if group else None)
     authenticator = Authenticator(
         settings.auth, CredentialStore(services.engine, services.master_key))
-    runner = LocalJobRunner(services, on_finished=lambda job, status: _mount_waiting_endpoints(services, job, status))
-    services.wake_jobs = runner.wake
-    metrics = Metrics(services.engine, lambda: services.serving.loaded_count())
+    runner = None
+    if primary:
+        runner = LocalJobRunner(services, on_finished=lambda job, status: _mount_waiting_endpoints(services, job, status))
+        services.wake_jobs = runner.wake
+    else:
+        services.wake_jobs = group.jobs_wanted.set
+    metrics = Metrics(services.engine, group.metrics_dir if group else None)
+    request_log = RequestLog(log, "request", ("operation", "status", "duration_ms", "account", "request_id"))
+    services.serving.on_loaded = metrics.endpoints_loaded.set
 
     async def api(scope, receive, send) -> None:
         """The AWS JSON API: every POST, whatever its path (the JavaScript
@@ -179,9 +201,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
                 f"Internal error (request {request_id})").body(), request_id)
         elapsed = time.perf_counter() - started
         metrics.observe(operation, status, elapsed)
-        event(log, "request", operation=operation, status=status,
-              duration_ms=round(elapsed * 1000, 2),
-              account=principal.account if principal else None, request_id=request_id)
+        request_log(operation, status, round(elapsed * 1000, 2), principal.account if principal else None,
+                    request_id)
         if response is not None:
             await response(scope, receive, send)
             return
@@ -246,8 +267,14 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        await run_in_threadpool(_mount_waiting_endpoints, services)
-        runner.start()
+        if runner is not None:
+            await run_in_threadpool(_mount_waiting_endpoints, services)
+            runner.start()
+            if group is not None:
+                _forward_wakes(group.jobs_wanted, runner)
+                await run_in_threadpool(group.wait_for_workers)
+        elif group is not None:
+            group.started.release()
         # Everything loaded so far (botocore's service model, SQLAlchemy,
         # numpy, mounted models) lives as long as the server; left in the
         # collector's oldest generation it made each full collection a
@@ -256,7 +283,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         try:
             yield
         finally:
-            runner.stop()
+            if runner is not None:
+                runner.stop()
 
     routes = [
         Route("/health", health, methods=["GET"]),

@@ -33,9 +33,6 @@ class Services:
     def mount_endpoint(self, account: str, model_id: str) -> dict:
         return self.serving.mount(account, model_id)
 
-    def predict(self, account: str, entity, record: dict) -> dict:
-        return self.serving.predict(account, entity, record)
-
 
 @dataclass
 class Call:

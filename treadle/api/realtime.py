@@ -41,5 +41,8 @@ def delete_endpoint(call: Call, params: dict) -> dict:
 
 
 def predict(call: Call, params: dict) -> dict:
+    # The change counter is read before the entity, so a change landing in
+    # between is seen by the next request rather than lost.
+    generation = call.services.serving.generation()
     entity = require(call, KIND, params["MLModelId"])
-    return call.services.predict(call.account, entity, params["Record"])
+    return call.services.serving.predict(call.account, entity, params["Record"], generation)

@@ -30,12 +30,13 @@ WORKER_NICENESS = 10
 
 def _worker_init() -> None:
     os.nice(WORKER_NICENESS)  # threads started later (numba, Arrow) inherit it
-    _die_with_parent()
+    die_with_parent()
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """A worker must not outlive a server that was killed: its job is handed
-    to another run, and a stray worker finishing later would race it."""
+    to another run, and a stray worker finishing later would race it (an
+    HTTP worker would keep answering on the dead server's port)."""
     if sys.platform.startswith("linux"):
         import ctypes
 

@@ -3,11 +3,13 @@ fast scoring path.
 
 `Serving` is the narrow interface the API layer uses. The in-process
 implementation keeps each mounted model in memory with the entity fields
-Predict needs, so a request costs no database or storage round trip; a
-cached entry is re-read after a short time so that changes made through
-another server sharing the database (a new ScoreThreshold, a deleted
-endpoint) reach this one too. Changes made through this server apply to
-the very next request.
+Predict needs, so a request costs no database or storage round trip.
+Changes made through any process of this server (a new ScoreThreshold, a
+deleted endpoint) apply to the very next request: they move the shared
+change counter (`SharedState`), and a model whose entry predates the
+counter is re-read first. A cached entry is also re-read after a short
+time, so that changes made through another server sharing the database
+reach this one too.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from typing import Callable, Protocol
 
 from ..protocol import errors
 from ..store.entities import EntityStore
+from .shared import SharedState, endpoint_key
 
 MAX_RECORD_BYTES = 100 * 1024
 REFRESH_SECONDS = 2.0
@@ -27,29 +30,10 @@ REFRESH_SECONDS = 2.0
 class Serving(Protocol):
     def mount(self, account: str, model_id: str) -> dict: ...
     def invalidate(self, account: str, model_id: str) -> None: ...
+    def generation(self) -> int: ...
     def predict_cached(self, account: str, model_id: str, record: dict) -> dict | None: ...
-    def predict(self, account: str, entity, record: dict) -> dict: ...
+    def predict(self, account: str, entity, record: dict, generation: int) -> dict: ...
     def loaded_count(self) -> int: ...
-
-
-class RateLimiter:
-    """At most `limit` requests in any one-second window (per endpoint)."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.window = 0
-        self.count = 0
-        self.lock = threading.Lock()
-
-    def allow(self) -> bool:
-        now = int(time.monotonic())
-        with self.lock:
-            if now != self.window:
-                self.window, self.count = now, 0
-            if self.count >= self.limit:
-                return False
-            self.count += 1
-            return True
 
 
 @dataclass
@@ -57,8 +41,10 @@ class Mounted:
     model: object  # MLModelArtifact
     model_type: str
     threshold: float
-    limiter: RateLimiter
-    checked: float  # monotonic time the entity was last read; -inf: changed here
+    key: int  # the endpoint's key in the shared request counts
+    limit: int  # PeakRequestsPerSecond
+    generation: int  # the change counter when the entity was read
+    checked: float  # monotonic time the entity was last read
     refreshing: bool = False
 
 
@@ -87,10 +73,13 @@ def _response(mounted: Mounted, record: dict) -> dict:
 
 
 class LocalServing:
-    def __init__(self, entities: EntityStore, load_model: Callable, peak_rps: int):
+    def __init__(self, entities: EntityStore, load_model: Callable, peak_rps: int,
+                 shared: SharedState | None = None, on_loaded: Callable[[int], None] = lambda count: None):
         self.entities = entities
         self._load_model = load_model
         self.peak_rps = peak_rps
+        self.shared = shared or SharedState()
+        self.on_loaded = on_loaded  # called with the number of models in memory
         self._mounted: dict[tuple[str, str], Mounted] = {}
         self._lock = threading.Lock()
         # One thread re-reads entities that aged out, so requests keep being
@@ -101,67 +90,79 @@ class LocalServing:
     def mount(self, account: str, model_id: str) -> dict:
         """Load a COMPLETED model and mark its endpoint READY (FAILED if it
         cannot be served); a model still training leaves it UPDATING."""
+        generation = self.shared.generation()
         entity = self.entities.get(account, "MLModel", model_id)
         info = dict(entity.document["EndpointInfo"])
         if info.get("EndpointStatus") not in ("UPDATING", "READY"):
             return info
         if entity.status in ("FAILED", "DELETED"):
             info["EndpointStatus"] = "FAILED"
-            self.entities.update(account, "MLModel", model_id, {"EndpointInfo": info})
+            self._update(account, model_id, {"EndpointInfo": info})
             return info
         if entity.status != "COMPLETED":
             return info
         try:
-            self._load(account, entity)
+            self._load(account, entity, generation)
         except Exception as error:
             info["EndpointStatus"] = "FAILED"
-            self.entities.update(account, "MLModel", model_id,
-                                 {"EndpointInfo": info, "Message": f"The endpoint could not load the model: {error}"})
+            self._update(account, model_id,
+                         {"EndpointInfo": info, "Message": f"The endpoint could not load the model: {error}"})
             return info
         info["EndpointStatus"] = "READY"
-        self.entities.update(account, "MLModel", model_id, {"EndpointInfo": info})
+        self._update(account, model_id, {"EndpointInfo": info})
         return info
 
-    def _load(self, account: str, entity) -> Mounted:
+    def _update(self, account: str, model_id: str, fields: dict) -> None:
+        self.entities.update(account, "MLModel", model_id, fields)
+        self.shared.changed()
+
+    def _load(self, account: str, entity, generation: int) -> Mounted:
         doc = entity.document
         mounted = Mounted(self._load_model(account, entity), doc["MLModelType"],
-                          float(doc.get("ScoreThreshold", 0.5)),
-                          RateLimiter(int(doc["EndpointInfo"].get("PeakRequestsPerSecond") or self.peak_rps)),
-                          time.monotonic())
+                          float(doc.get("ScoreThreshold", 0.5)), endpoint_key(account, entity.entity_id),
+                          int(doc["EndpointInfo"].get("PeakRequestsPerSecond") or self.peak_rps),
+                          generation, time.monotonic())
         with self._lock:
-            previous = self._mounted.get((account, entity.entity_id))
-            if previous is not None:
-                mounted.limiter = previous.limiter  # keep the rate window across reloads
             self._mounted[(account, entity.entity_id)] = mounted
+            count = len(self._mounted)
+        self.on_loaded(count)
         return mounted
 
     def invalidate(self, account: str, model_id: str) -> None:
-        """The entity changed: the next Predict re-reads it (and keeps the
-        loaded model unless the endpoint is gone)."""
-        mounted = self._mounted.get((account, model_id))
-        if mounted is not None:
-            mounted.checked = float("-inf")
+        """The entity changed: every process re-reads it before its next
+        Predict (and keeps the loaded model unless the endpoint is gone)."""
+        self.shared.changed()
+
+    def generation(self) -> int:
+        """Read before an entity is: a change made after the read moves it."""
+        return self.shared.generation()
 
     def _drop(self, account: str, model_id: str) -> None:
         with self._lock:
-            self._mounted.pop((account, model_id), None)
+            dropped = self._mounted.pop((account, model_id), None) is not None
+            count = len(self._mounted)
+        if dropped:
+            self.on_loaded(count)
 
     def loaded_count(self) -> int:
         return len(self._mounted)
+
+    def _allow(self, mounted: Mounted, model_id: str) -> None:
+        if not self.shared.allow(mounted.key, mounted.limit):
+            raise errors.LimitExceededException(
+                f"More than {mounted.limit} requests per second for MLModel {model_id}'s endpoint")
 
     # -- Predict -------------------------------------------------------------
     def predict_cached(self, account: str, model_id: str, record: dict) -> dict | None:
         """The fast path: None when the model is not (freshly) in memory."""
         mounted = self._mounted.get((account, model_id))
-        if mounted is None or mounted.checked == float("-inf"):
-            return None  # not loaded, or changed through this server: read it now
+        if mounted is None or mounted.generation != self.shared.generation():
+            return None  # not loaded, or something changed: read the entity now
         if time.monotonic() - mounted.checked > REFRESH_SECONDS and not mounted.refreshing:
             mounted.refreshing = True
             self._refresher.submit(self._refresh, account, model_id, mounted)
         check_record(record)
-        if not mounted.limiter.allow():
-            raise errors.LimitExceededException(
-                f"More than {mounted.limiter.limit} requests per second for MLModel {model_id}'s endpoint")
+        self._allow(mounted, model_id)
         return _response(mounted, record)
 
     def _refresh(self, account: str, model_id: str, mounted: Mounted) -> None:
@@ -173,14 +174,14 @@ class LocalServing:
                 self._drop(account, model_id)
                 return
             mounted.threshold = float(entity.document.get("ScoreThreshold", 0.5))
-            if mounted.checked != float("-inf"):
-                mounted.checked = time.monotonic()
+            mounted.checked = time.monotonic()
         finally:
             mounted.refreshing = False
 
-    def predict(self, account: str, entity, record: dict) -> dict:
-        """The slow path, after the API layer read the entity: (re)load the
-        model if needed, then score."""
+    def predict(self, account: str, entity, record: dict, generation: int) -> dict:
+        """The slow path, after the API layer read the entity (`generation`:
+        the change counter before that read): (re)load the model if needed,
+        then score."""
         check_record(record)
         info = entity.document.get("EndpointInfo") or {}
         if entity.status != "COMPLETED" or info.get("EndpointStatus") != "READY":
@@ -188,12 +189,11 @@ class LocalServing:
             raise errors.PredictorNotMountedException(
                 f"No real-time endpoint is READY for MLModel {entity.entity_id}")
         mounted = self._mounted.get((account, entity.entity_id))
-        threshold = float(entity.document.get("ScoreThreshold", 0.5))
         if mounted is None:
-            mounted = self._load(account, entity)
+            mounted = self._load(account, entity, generation)
         else:
-            mounted.threshold, mounted.checked = threshold, time.monotonic()
-        if not mounted.limiter.allow():
-            raise errors.LimitExceededException(
-                f"More than {mounted.limiter.limit} requests per second for MLModel {entity.entity_id}'s endpoint")
+            mounted.threshold = float(entity.document.get("ScoreThreshold", 0.5))
+            mounted.limit = int(info.get("PeakRequestsPerSecond") or self.peak_rps)
+            mounted.generation, mounted.checked = generation, time.monotonic()
+        self._allow(mounted, entity.entity_id)
         return _response(mounted, record)

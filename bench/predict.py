@@ -6,12 +6,13 @@ while a training job runs on the same server.
 
 One run:
 
-1. starts `treadle serve` on a temporary data dir (SigV4 on, a per-endpoint
+1. starts `treadle serve --workers N` (N: the CPU count unless --workers
+   says otherwise) on a temporary data dir (SigV4 on, a per-endpoint
    limit high enough never to throttle), creates an access key with
    `treadle credentials create`, trains a BINARY, a MULTICLASS and a
    REGRESSION model through boto3 and mounts their real-time endpoints;
 2. starts `bench/predict_reference.py` (Starlette + numpy, no auth) on the
-   same model files, served by uvicorn the same way;
+   same model files, served by plain uvicorn with the same N processes;
 3. for each model type runs `bench/predict_load.py` in its own process
    against Treadle and then the reference: a pool of distinct requests
    signed by botocore's SigV4Auth, replayed over keep-alive connections
@@ -21,8 +22,9 @@ One run:
    runs, reporting how often a job was found running during each window.
 
 It prints one line per measurement and a table with the targets. CPU
-columns are the share of one core used by the server and the generator
-during the window: a generator near 100% is the bottleneck, not the server.
+columns are the share of one core used by the server's HTTP processes
+(summed) and by the generator during the window: a generator near 100% is
+the bottleneck, not the server.
 """
 from __future__ import annotations
 
@@ -100,9 +102,16 @@ def write_large(path: Path, n: int, seed: int = 11) -> None:
                 colours[start:stop].tolist(), text[start:stop], y[start:stop].tolist()))
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pids) -> float:
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 class TrainingKeeper(threading.Thread):
@@ -191,10 +200,20 @@ class Bench:
         values = dict(line.split("=", 1) for line in created.stdout.split())
         self.keys = {"access_key_id": values["AWS_ACCESS_KEY_ID"],
                      "secret_access_key": values["AWS_SECRET_ACCESS_KEY"], "region": "us-east-1"}
-        self.server, log = self.spawn("treadle", [
+        self.server, self.server_log = self.spawn("treadle", [
             sys.executable, "-m", "treadle", "serve", "--port", str(port), "--data-dir", str(self.data_dir),
-            "--peak-requests-per-second", "1000000", "--allow-local-path", str(self.dir)])
-        wait_http(self.url + "/health", self.server, log)
+            "--peak-requests-per-second", "1000000", "--allow-local-path", str(self.dir),
+            "--workers", str(self.args.workers)])
+        wait_http(self.url + "/health", self.server, self.server_log)
+
+    def treadle_http_pids(self) -> list[int]:
+        """The server's HTTP workers: itself and the workers its log names
+        (its other children are job workers)."""
+        pids = [self.server.pid]
+        for line in self.server_log.read_text().splitlines():
+            if '"worker started"' in line:
+                pids.append(json.loads(line)["worker_pid"])
+        return [pid for pid in pids if Path(f"/proc/{pid}").exists()]
 
     def client(self):
         import boto3
@@ -261,11 +280,19 @@ class Bench:
         self.reference_url = f"http://127.0.0.1:{port}"
         self.reference, log = self.spawn("reference", [
             sys.executable, str(HERE / "predict_reference.py"), "--artifacts", str(self.data_dir / "artifacts"),
-            "--port", str(port)])
+            "--port", str(port), "--workers", str(self.args.workers)])
         wait_http(self.reference_url + "/", self.reference, log)
+        if self.args.workers > 1:  # uvicorn's workers answer only once each has started
+            self.wait("the reference's workers", lambda: len(children(self.reference.pid)) >= self.args.workers)
+            time.sleep(3.0)
+
+    def http_pids(self, target: str) -> list[int]:
+        if target == "treadle":
+            return self.treadle_http_pids()
+        return [self.reference.pid, *children(self.reference.pid)]
 
     # ------------------------------------------------------------------ load
-    def load(self, label: str, target: str, kind: str, server: subprocess.Popen) -> dict:
+    def load(self, label: str, target: str, kind: str) -> dict:
         url = self.url if target == "treadle" else self.reference_url
         spec = {"url": url, "model_id": self.models[kind], "keys": self.keys if target == "treadle" else None,
                 "pool": self.args.pool, "seed": len(self.results) + 1, "connections": self.args.connections,
@@ -277,9 +304,10 @@ class Bench:
         # The server's CPU over the warm-up and the window (the pool is
         # signed before the warm-up; that second is left out).
         time.sleep(min(1.0, self.args.warmup))
-        cpu0, t0 = cpu_seconds(server.pid), time.monotonic()
+        pids = self.http_pids(target)
+        cpu0, t0 = cpu_seconds(pids), time.monotonic()
         out, _ = generator.communicate()
-        cpu1, t1 = cpu_seconds(server.pid), time.monotonic()
+        cpu1, t1 = cpu_seconds(pids), time.monotonic()
         if generator.returncode != 0:
             raise RuntimeError(f"load generator failed ({generator.returncode})")
         result = json.loads(out.strip().splitlines()[-1])
@@ -296,18 +324,19 @@ class Bench:
         # Alternating the two servers spreads the machine's other load over both.
         for round_ in range(self.args.repeat):
             for kind in KINDS:
-                self.load(f"treadle {kind}", "treadle", kind, self.server)
-                self.load(f"reference {kind}", "reference", kind, self.reference)
+                self.load(f"treadle {kind}", "treadle", kind)
+                self.load(f"reference {kind}", "reference", kind)
 
     def renice_jobs(self) -> None:
         """--nice-jobs: an experiment, not what Treadle does by itself: lower
         the priority of the server's job worker processes."""
-        children = Path(f"/proc/{self.server.pid}/task/{self.server.pid}/children").read_text().split()
-        for pid in children:
+        http = set(self.treadle_http_pids())
+        jobs = [pid for pid in children(self.server.pid) if pid not in http]
+        for pid in jobs:
             # Linux applies a priority per thread: every thread of the worker.
             for tid in os.listdir(f"/proc/{pid}/task"):
                 os.setpriority(os.PRIO_PROCESS, int(tid), self.args.nice_jobs)
-        print(f"  job workers {children} reniced to {self.args.nice_jobs}", flush=True)
+        print(f"  job workers {jobs} reniced to {self.args.nice_jobs}", flush=True)
 
     def measure_training(self) -> None:
         keeper = TrainingKeeper(self.client(), self.large_ds, self.args.training_passes)
@@ -319,7 +348,7 @@ class Bench:
         self.training = []
         for kind in KINDS:
             keeper.window(True)
-            result = self.load(f"treadle {kind} + training", "treadle", kind, self.server)
+            result = self.load(f"treadle {kind} + training", "treadle", kind)
             result.update(keeper.window(False))
             self.training.append(result)
             print(f"  a training job was running at {result['training_share']:.0%} of "
@@ -335,7 +364,7 @@ class Bench:
                 by[key] = r
         print()
         print(f"engine {self.engine}, {self.args.connections} connections, {self.args.duration:g} s windows, "
-              f"pool of {self.args.pool} signed requests")
+              f"pool of {self.args.pool} signed requests, {self.args.workers} HTTP worker process(es) per server")
         print(f"{'model':<11} {'Treadle/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'reference/s':>12} {'ratio':>6} "
               f"{'p99 training':>13}  targets (>= {TARGET_RPS}/s, p99 < {TARGET_P99_MS:g} ms, "
               f"ratio >= {TARGET_RATIO}, p99 training < {TARGET_TRAINING_P99_MS:g} ms)")
@@ -368,6 +397,9 @@ def main(argv=None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per window")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each window")
     parser.add_argument("--connections", type=int, default=16, help="keep-alive connections (concurrency)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="HTTP worker processes of both servers (treadle serve --workers; uvicorn's "
+                             "--workers for the reference); default: the CPU count")
     parser.add_argument("--engine", choices=("auto", "wrk", "python"), default="auto",
                         help="load generator: wrk if installed (auto), or Python asyncio")
     parser.add_argument("--pool", type=int, default=2000, help="distinct pre-signed requests per window")

@@ -1,9 +1,10 @@
 """The bare reference of `bench/predict.py`: the smallest Starlette app that
 scores Treadle's saved models with numpy, without authentication,
-validation, rate limits, logging or metrics, served by uvicorn exactly as
-`treadle serve` is (uvloop and httptools when installed, no access log).
+validation, rate limits, logging or metrics, served by plain uvicorn
+(uvloop and httptools when installed, no access log), with as many worker
+processes as `treadle serve --workers` is given in the same benchmark.
 
-    python bench/predict_reference.py --artifacts DATA_DIR/artifacts --port 8700
+    python bench/predict_reference.py --artifacts DATA_DIR/artifacts --port 8700 [--workers 2]
 
 It loads every `models/*/*.model` below the artifacts directory with
 `MLModelArtifact.from_bytes`, so it scores the very bytes Treadle serves,
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +82,11 @@ def create_app(artifacts: Path) -> Starlette:
     return Starlette(routes=[Route("/", predict, methods=["POST"])])
 
 
+def app_from_environment() -> Starlette:
+    """The app of each of uvicorn's worker processes (--workers above 1)."""
+    return create_app(Path(os.environ["TREADLE_REFERENCE_ARTIFACTS"]))
+
+
 def main(argv=None) -> int:
     import uvicorn
 
@@ -87,8 +94,14 @@ def main(argv=None) -> int:
     parser.add_argument("--artifacts", required=True, type=Path, help="Treadle's artifacts directory")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (uvicorn's own --workers)")
     args = parser.parse_args(argv)
-    uvicorn.run(create_app(args.artifacts), host=args.host, port=args.port, log_config=None, access_log=False)
+    if args.workers == 1:
+        uvicorn.run(create_app(args.artifacts), host=args.host, port=args.port, log_config=None, access_log=False)
+        return 0
+    os.environ["TREADLE_REFERENCE_ARTIFACTS"] = str(args.artifacts.resolve())
+    uvicorn.run("predict_reference:app_from_environment", factory=True, app_dir=str(Path(__file__).parent),
+                workers=args.workers, host=args.host, port=args.port, log_config=None, access_log=False)
     return 0
 
 

@@ -4,6 +4,7 @@ import json
 import math
 import os
 import signal
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -146,3 +147,39 @@ def test_a_worker_that_dies_is_replaced(two_workers):
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=30) == 0
     wait_for(lambda: not os.path.exists(f"/proc/{replacement}"), timeout=20, message="the worker stopped")
+
+
+def test_connections_go_to_the_worker_with_fewest_open(fresh_server):
+    server = fresh_server("--workers", "2")
+    host, port = server.url.rsplit("/", 1)[-1].split(":")
+    request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"  # unsigned: a logged 403
+
+    def owner(sock) -> int:
+        """The pid of the worker serving this connection, through the
+        request id of an answer on it and that request's log line."""
+        sock.sendall(request)
+        answer = b""
+        while not answer.endswith(b'Authentication Token"}'):
+            answer += sock.recv(65536)
+        request_id = answer.split(b"x-amzn-requestid: ", 1)[1].split(b"\r\n", 1)[0].decode()
+        return wait_for(lambda: next((line["pid"] for line in _log_lines(server)
+                                      if line.get("request_id") == request_id), None),
+                        timeout=10, message="the request's log line")
+
+    def connect(count):
+        return [socket.create_connection((host, int(port)), timeout=10) for _ in range(count)]
+
+    first = connect(10)
+    owners = [owner(sock) for sock in first]
+    assert sorted(owners.count(pid) for pid in set(owners)) == [5, 5]
+    # Closing one worker's connections leaves it the one with fewest open:
+    # the next connections all go to it.
+    emptied = owners[0]
+    for sock, pid in zip(first, owners):
+        if pid == emptied:
+            sock.close()
+    time.sleep(0.5)  # the worker sees them close
+    second = connect(4)
+    assert [owner(sock) for sock in second] == [emptied] * 4
+    for sock in first + second:
+        sock.close()

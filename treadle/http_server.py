@@ -1,4 +1,5 @@
-"""uvicorn, configured for Treadle: one socket write per response.
+"""uvicorn, configured for Treadle: one socket write per response, and a
+server that serves connections handed to it (`treadle.connections`).
 
 An ASGI app sends a response as two messages, its head and its body, and
 uvicorn's httptools protocol writes each to the socket as it comes: two
@@ -15,6 +16,7 @@ import asyncio
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from . import connections
 from .config import Settings
 
 
@@ -67,6 +69,44 @@ class OneWriteProtocol(HttpToolsProtocol):
         # A response that wrote no body (to a HEAD request) ends here.
         self.transport.release()
         super().on_response_complete()
+
+
+class CountedProtocol(OneWriteProtocol):
+    """For a connection handed over by the acceptor: tells it when it ends."""
+
+    def __init__(self, *args, on_closed, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._on_closed = on_closed
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._on_closed()
+
+
+class HandedServer(uvicorn.Server):
+    """A uvicorn server listening on nothing itself: it serves what the
+    acceptor passes over `channel` (uvicorn's own start-up, graceful
+    shutdown and connection bookkeeping apply unchanged)."""
+
+    def __init__(self, config: uvicorn.Config, channel, table, index: int, on_shutdown=lambda: None):
+        super().__init__(config)
+        self.channel, self.table, self.index = channel, table, index
+        self._on_shutdown = on_shutdown
+
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets=[])
+        if not self.started:
+            return
+
+        def protocol(on_closed):
+            return CountedProtocol(config=self.config, server_state=self.server_state,
+                                   app_state=self.lifespan.state, on_closed=on_closed)
+        connections.receive_connections(asyncio.get_running_loop(), self.channel, protocol, self.table, self.index)
+
+    async def shutdown(self, sockets=None) -> None:
+        connections.stop_receiving(asyncio.get_running_loop(), self.channel)
+        self._on_shutdown()
+        await super().shutdown(sockets=sockets)
 
 
 def config(app, settings: Settings) -> uvicorn.Config:

@@ -272,9 +272,6 @@ def create_app(settings: Settings, services: Services | None = None, group=None,
             runner.start()
             if group is not None:
                 _forward_wakes(group.jobs_wanted, runner)
-                await run_in_threadpool(group.wait_for_workers)
-        elif group is not None:
-            group.started.release()
         # Everything loaded so far (botocore's service model, SQLAlchemy,
         # numpy, mounted models) lives as long as the server; left in the
         # collector's oldest generation it made each full collection a

@@ -1,14 +1,15 @@
 """`treadle serve` as one or several HTTP worker processes on one port.
 
-Each worker is a whole API server (every operation, Predict from memory);
-they accept connections from one listening socket that the first process
-binds. The first process is also the only one running the job runner, so
-`--jobs` stays the machine's job concurrency; the others wake it through
-a shared event when they queue a job. What the workers must agree on
-between requests lives in the database, except the few things that change
-per request: the real-time change counter and per-endpoint request counts
-(`treadle.serving.shared`) and the metrics (prometheus_client's
-multiprocess files).
+Each worker is a whole API server (every operation, Predict from memory).
+With more than one, the first process binds the port and its acceptor
+thread hands each connection to the worker with the fewest open
+(`treadle.connections`). The first process is also the only one running
+the job runner, so `--jobs` stays the machine's job concurrency; the others
+wake it through a shared event when they queue a job. What the workers
+must agree on between requests lives in the database, except the few
+things that change per request: the real-time change counter and
+per-endpoint request counts (`treadle.serving.shared`) and the metrics
+(prometheus_client's multiprocess files).
 
 Workers are spawned, not forked (the first process has threads), die with
 the first process, and are started again if they die on their own.
@@ -25,14 +26,12 @@ import tempfile
 import threading
 from dataclasses import dataclass
 
-from . import http_server
+from . import connections, http_server
 from .config import Settings
 from .logs import event
 
 log = logging.getLogger("treadle.workers")
 _QUIET_EXIT = {0, -signal.SIGINT, -signal.SIGTERM}
-
-
 STARTUP_SECONDS = 120
 
 
@@ -41,17 +40,8 @@ class WorkerGroup:
     """What the HTTP workers of one server share (picklable for spawn)."""
     serving: object  # treadle.serving.shared.SharedState
     jobs_wanted: object  # a multiprocessing Event: a worker queued a job
-    started: object  # a multiprocessing Semaphore, released by each worker once it can serve
+    connections: connections.ConnectionTable
     metrics_dir: str | None
-    size: int = 1
-
-    def wait_for_workers(self) -> None:
-        """The first process answers only once the others can: connections
-        made before then would all land on it (keep-alive clients stay)."""
-        for _ in range(self.size - 1):
-            if not self.started.acquire(timeout=STARTUP_SECONDS):
-                log.error("not every HTTP worker started within %d s; serving without them", STARTUP_SECONDS)
-                return
 
 
 def run(settings: Settings, log_level: str) -> int:
@@ -59,32 +49,44 @@ def run(settings: Settings, log_level: str) -> int:
     exit status (3 when the server could not start, as uvicorn's)."""
     import uvicorn
 
-    metrics_dir = None
-    if settings.workers > 1:
-        # Before prometheus_client is first imported (by treadle.server).
-        metrics_dir = tempfile.mkdtemp(prefix="treadle-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    if settings.workers == 1:
+        from .server import create_app
+
+        server = uvicorn.Server(http_server.config(create_app(settings), settings))
+        _quiet_signals()
+        server.run()
+        return 0 if server.started else 3
+
+    # Before prometheus_client is first imported (by treadle.server).
+    metrics_dir = tempfile.mkdtemp(prefix="treadle-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     from .serving.shared import SharedState
     from .server import create_app
 
     context = multiprocessing.get_context("spawn")
-    group = WorkerGroup(SharedState(context), context.Event(), context.Semaphore(0), metrics_dir,
-                        settings.workers)
+    group = WorkerGroup(SharedState(context), context.Event(),
+                        connections.ConnectionTable(context, settings.workers), metrics_dir)
     app = create_app(settings, group=group, primary=True)
     config = http_server.config(app, settings)
-    sock = config.bind_socket()
-    spawner = _Spawner(context, settings, log_level, group, sock)
-    server = uvicorn.Server(config)
+    listener = config.bind_socket()
+    listener.listen(config.backlog)  # bind_socket leaves that to the server, which is ours here
+    pairs = [connections.channel_pair() for _ in range(settings.workers)]
+    acceptor = connections.Acceptor(listener, group.connections, [ours for ours, _ in pairs], STARTUP_SECONDS)
+    spawner = _Spawner(context, settings, log_level, group, acceptor)
+    server = http_server.HandedServer(config, pairs[0][1], group.connections, 0, on_shutdown=acceptor.stop)
     try:
+        for index in range(1, settings.workers):
+            spawner.spawn(index, pairs[index][1])
         spawner.start()
+        acceptor.start()
         _quiet_signals()
-        server.run(sockets=[sock])
+        server.run()
         return 0 if server.started else 3
     finally:
+        acceptor.stop()
         spawner.stop()
-        sock.close()
-        if metrics_dir:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+        listener.close()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _quiet_signals() -> None:
@@ -98,23 +100,23 @@ def _quiet_signals() -> None:
 class _Spawner:
     """Starts the extra workers, and starts again any that die on their own."""
 
-    def __init__(self, context, settings: Settings, log_level: str, group: WorkerGroup, sock: socket.socket):
+    def __init__(self, context, settings: Settings, log_level: str, group: WorkerGroup,
+                 acceptor: connections.Acceptor):
         self.context = context
-        self.args = (settings, log_level, group, sock)
+        self.args = (settings, log_level, group)
+        self.acceptor = acceptor
         self.processes: dict[int, multiprocessing.Process] = {}
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="treadle-workers", daemon=True)
 
     def start(self) -> None:
-        for index in range(1, self.args[0].workers):
-            self._spawn(index)
-        if self.processes:
-            self._thread.start()
+        self._thread.start()
 
-    def _spawn(self, index: int) -> None:
-        process = self.context.Process(target=_worker_main, args=(index, *self.args),
+    def spawn(self, index: int, channel: socket.socket) -> None:
+        process = self.context.Process(target=_worker_main, args=(index, channel, *self.args),
                                        name=f"treadle-worker-{index}", daemon=True)
         process.start()
+        channel.close()  # the worker has its own copy now
         self.processes[index] = process
         event(log, "worker started", worker=index, worker_pid=process.pid)
 
@@ -135,7 +137,9 @@ class _Spawner:
                 log.error("worker %d (pid %d) exited with %s; starting it again",
                           index, process.pid, process.exitcode)
                 self._forget_metrics(process.pid)
-                self._spawn(index)
+                ours, theirs = connections.channel_pair()
+                self.acceptor.replace(index, ours)
+                self.spawn(index, theirs)
 
     def _forget_metrics(self, pid: int) -> None:
         metrics_dir = self.args[2].metrics_dir
@@ -156,18 +160,15 @@ class _Spawner:
                 process.join()
 
 
-def _worker_main(index: int, settings: Settings, log_level: str, group: WorkerGroup, sock: socket.socket) -> None:
-    import uvicorn
-
+def _worker_main(index: int, channel: socket.socket, settings: Settings, log_level: str,
+                 group: WorkerGroup) -> None:
     from .jobs.runner import die_with_parent
     from .logs import configure
 
     die_with_parent()
     configure(log_level.upper())
-    if group.metrics_dir:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = group.metrics_dir
     from .server import create_app
 
     app = create_app(settings, group=group, primary=False)
     _quiet_signals()
-    uvicorn.Server(http_server.config(app, settings)).run(sockets=[sock])
+    http_server.HandedServer(http_server.config(app, settings), channel, group.connections, index).run()

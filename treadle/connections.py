@@ -82,7 +82,10 @@ class Acceptor(threading.Thread):
                 time.sleep(0.05)  # out of file descriptors, say: do not spin
                 continue
             with connection:
-                self._hand(connection)
+                try:
+                    self._hand(connection)
+                except Exception:  # this thread is the server's only way in: it must go on
+                    log.exception("handing a connection to a worker failed; it was closed")
 
     def _wait_for_workers(self) -> None:
         """Connections wait in the listen queue until every worker takes

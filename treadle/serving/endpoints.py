@@ -33,7 +33,6 @@ class Serving(Protocol):
     def generation(self) -> int: ...
     def predict_cached(self, account: str, model_id: str, record: dict) -> dict | None: ...
     def predict(self, account: str, entity, record: dict, generation: int) -> dict: ...
-    def loaded_count(self) -> int: ...
 
 
 @dataclass
@@ -143,9 +142,6 @@ class LocalServing:
             count = len(self._mounted)
         if dropped:
             self.on_loaded(count)
-
-    def loaded_count(self) -> int:
-        return len(self._mounted)
 
     def _allow(self, mounted: Mounted, model_id: str) -> None:
         if not self.shared.allow(mounted.key, mounted.limit):

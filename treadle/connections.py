@@ -3,10 +3,10 @@ connection and passes it to the worker with the fewest open.
 
 Workers accepting from one shared socket (or from SO_REUSEPORT sockets)
 split keep-alive connections unevenly: whoever wakes first takes every
-connection queued by then. Measured under the Predict benchmark, 16
-connections split 14/2 or 10/6 about as often as 8/8, and the busier
-worker's clients waited up to three times longer (Node's cluster module
-distributes connections from its primary for the same reason). Here the
+connection queued by then. Under the Predict benchmark, 16 connections
+split 9/7, 14/2, 9/7, 7/9 and 10/6 over five windows, and the busier
+worker's clients waited longest (Node's cluster module distributes
+connections from its primary for the same reason). Here the
 first process's acceptor thread passes each accepted socket over a Unix
 socket pair (SCM_RIGHTS) to the worker with the fewest open connections,
 and the worker's event loop adopts it (`loop.connect_accepted_socket`)

@@ -39,6 +39,14 @@ def test_head_and_body_go_out_together():
     assert recorder.writes[-1] == b"more"
 
 
+def test_any_bytes_like_data():
+    recorder = Recorder()
+    transport = _HeadHoldingTransport(recorder)
+    transport.write(memoryview(HEAD))
+    transport.write(bytearray(b"{}"))
+    assert recorder.writes == [HEAD + b"{}"]
+
+
 def test_interim_response_is_not_held():
     recorder = Recorder()
     transport = _HeadHoldingTransport(recorder)

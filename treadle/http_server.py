@@ -32,7 +32,7 @@ class _HeadHoldingTransport:
     def write(self, data: bytes) -> None:
         if self._head is not None:
             data, self._head = self._head + data, None
-        elif data.startswith(b"HTTP/1.") and data[9:10] != b"1":
+        elif data[:7] == b"HTTP/1." and data[9:10] != b"1":  # slices: data may be any bytes-like
             self._head = bytes(data)
             return
         self._transport.write(data)

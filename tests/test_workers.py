@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from support import signed_post, wait_for
+from support import signed_post, treadle, wait_for
 from test_realtime import RECORD, ready, train
 
 
@@ -183,3 +183,8 @@ def test_connections_go_to_the_worker_with_fewest_open(fresh_server):
     assert [owner(sock) for sock in second] == [emptied] * 4
     for sock in first + second:
         sock.close()
+
+
+def test_workers_must_be_at_least_one(tmp_path):
+    done = treadle("serve", "--workers", "0", "--data-dir", str(tmp_path))
+    assert done.returncode == 2 and "--workers must be at least 1" in done.stderr

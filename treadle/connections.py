@@ -122,7 +122,7 @@ def receive_connections(loop: asyncio.AbstractEventLoop, channel: socket.socket,
 
     async def adopt(sock: socket.socket) -> None:
         try:
-            transport, protocol = await loop.connect_accepted_socket(lambda: protocol_factory(closed), sock)
+            await loop.connect_accepted_socket(lambda: protocol_factory(closed), sock)
         except Exception as error:  # the client left before the worker got to it
             closed()
             sock.close()

@@ -17,9 +17,12 @@ One run:
    against Treadle and then the reference: a pool of distinct requests
    signed by botocore's SigV4Auth, replayed over keep-alive connections
    (wrk when installed, else Python asyncio), a warm-up, then the window;
-4. starts CreateMLModel on a large datasource (with bigrams; a new job
-   whenever the last completes) and measures Predict again while training
-   runs, reporting how often a job was found running during each window.
+4. measures Predict again while two training jobs run at once: a slow
+   CreateMLModel on a large datasource (with bigrams; a new job whenever
+   the last completes), and short ones on 5,000 rows, one after another,
+   so that jobs start and end inside every window. It reports how often
+   the slow job was found running and how many short jobs started and
+   completed during each window.
 
 It prints one line per measurement and a table with the targets. CPU
 columns are the share of one core used by the server's HTTP processes
@@ -115,17 +118,19 @@ def children(pid: int) -> list[int]:
 
 
 class TrainingKeeper(threading.Thread):
-    """Keeps one CreateMLModel job on the large datasource running: when it
+    """Keeps one CreateMLModel job on a datasource running: when it
     completes, the next starts, so the job's CPU load (a worker process of
     the server's job runner) lasts as long as the measurement. It polls
-    the model's status and counts how often a job was found running."""
+    the model's status, counts how often a job was found running, and
+    counts the jobs started and completed in each window."""
 
-    def __init__(self, ml, datasource_id: str, passes: int):
+    def __init__(self, ml, datasource_id: str, passes: int, recipe: str, name: str):
         super().__init__(daemon=True)
-        self.ml, self.datasource_id, self.passes = ml, datasource_id, passes
-        self.started = 0
+        self.ml, self.datasource_id, self.passes, self.recipe, self.name = ml, datasource_id, passes, recipe, name
+        self.started = self.completed = 0
         self.in_progress = False
         self.stopping = threading.Event()
+        self.error: Exception | None = None
         self.counting = False
         self.polls = self.running = 0
 
@@ -133,27 +138,40 @@ class TrainingKeeper(threading.Thread):
         self.counting = start
         if start:
             self.polls = self.running = 0
+            self.marks = (self.started, self.completed)
             return {}
-        return {"training_polls": self.polls, "training_share": self.running / max(self.polls, 1),
-                "training_jobs": self.started}
+        return {f"{self.name}_share": self.running / max(self.polls, 1), f"{self.name}_polls": self.polls,
+                f"{self.name}_started": self.started - self.marks[0],
+                f"{self.name}_completed": self.completed - self.marks[1]}
 
     def run(self) -> None:
+        try:
+            self._keep()
+        except Exception as error:  # reported by check(), in the main thread
+            self.error = error
+
+    def _keep(self) -> None:
         model_id = None
         while not self.stopping.is_set():
             status = self.ml.get_ml_model(MLModelId=model_id)["Status"] if model_id else "COMPLETED"
             if status == "FAILED":
                 raise RuntimeError(f"training job {model_id} failed")
             if status == "COMPLETED":
-                model_id = f"ml-bench-training-{self.started}-{int(time.time())}"
+                self.completed += model_id is not None
+                model_id = f"ml-bench-{self.name}-{self.started}-{int(time.time())}"
                 self.ml.create_ml_model(MLModelId=model_id, MLModelType="BINARY",
-                                        TrainingDataSourceId=self.datasource_id, Recipe=TRAINING_RECIPE,
+                                        TrainingDataSourceId=self.datasource_id, Recipe=self.recipe,
                                         Parameters={"sgd.maxPasses": str(self.passes)})
                 self.started += 1
             self.in_progress = status == "INPROGRESS"
             if self.counting:
                 self.polls += 1
                 self.running += self.in_progress
-            self.stopping.wait(0.25)
+            self.stopping.wait(0.1)
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise RuntimeError(f"the {self.name} training keeper failed: {self.error}") from self.error
 
     def stop(self) -> None:
         self.stopping.set()
@@ -249,12 +267,12 @@ class Bench:
 
     def setup_models(self) -> None:
         ml = self.client()
-        self.models = {}
+        self.models, self.served_ds = {}, {}
         for kind in KINDS:
             path = self.dir / f"{kind.lower()}-{self.args.rows}.csv"
             if not path.exists():
                 write_dataset(path, self.args.rows, kind, seed=5)
-            ds_id = self.datasource(ml, kind.lower(), path, kind)
+            ds_id = self.served_ds[kind] = self.datasource(ml, kind.lower(), path, kind)
             model_id = f"ml-bench-{kind.lower()}-{int(time.time())}"
             ml.create_ml_model(MLModelId=model_id, MLModelType=kind, TrainingDataSourceId=ds_id, Recipe=RECIPE)
             ml.create_realtime_endpoint(MLModelId=model_id)
@@ -339,21 +357,33 @@ class Bench:
         print(f"  job workers {jobs} reniced to {self.args.nice_jobs}", flush=True)
 
     def measure_training(self) -> None:
-        keeper = TrainingKeeper(self.client(), self.large_ds, self.args.training_passes)
-        keeper.start()
-        self.wait("a training job to start", lambda: keeper.in_progress, timeout=120)
+        """Two jobs at once (the job runner's default concurrency is the CPU
+        count): a slow one on the large datasource, kept running through
+        every window, and short ones on the BINARY model's 5,000 rows, one
+        after another, so that jobs start and end inside each window."""
+        ml = self.client()
+        slow = TrainingKeeper(ml, self.large_ds, self.args.training_passes, TRAINING_RECIPE, "slow")
+        short = TrainingKeeper(self.client(), self.served_ds["BINARY"], 1, RECIPE, "short")
+        slow.start()
+        self.wait("a training job to start", lambda: slow.in_progress or slow.check(), timeout=120)
         time.sleep(2.0)  # past the job's start-up
+        short.start()
         if self.args.nice_jobs:
             self.renice_jobs()
         self.training = []
         for kind in KINDS:
-            keeper.window(True)
+            slow.window(True)
+            short.window(True)
             result = self.load(f"treadle {kind} + training", "treadle", kind)
-            result.update(keeper.window(False))
+            result.update(slow.window(False), **short.window(False))
+            slow.check()
+            short.check()
             self.training.append(result)
-            print(f"  a training job was running at {result['training_share']:.0%} of "
-                  f"{result['training_polls']} polls in this window; jobs so far: {keeper.started}", flush=True)
-        keeper.stop()
+            print(f"  the slow job was running at {result['slow_share']:.0%} of {result['slow_polls']} polls "
+                  f"in this window; short jobs started {result['short_started']}, "
+                  f"completed {result['short_completed']}", flush=True)
+        short.stop()
+        slow.stop()
 
     # ---------------------------------------------------------------- report
     def report(self) -> None:

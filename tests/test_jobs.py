@@ -137,3 +137,42 @@ def test_training_killed_with_its_server_is_run_again(fresh_server, tmp_path_fac
     assert done["Status"] == "COMPLETED", done.get("Message")
     log = urllib.request.urlopen(done["LogUri"], timeout=10).read().decode()
     assert "attempt 2" in log
+
+
+def test_a_delete_racing_a_claim_is_not_overwritten():
+    """A DeleteDataSource whose transaction commits while the queue is
+    claiming the job: the claim must see DELETED, not write INPROGRESS over
+    it. The delete holds its row lock until the claim has read the row."""
+    import threading
+
+    from support import drop_postgres_database, postgres_database
+    from treadle.jobs.queue import JobQueue
+
+    url = postgres_database()
+    engine = db.create_engine(url)
+    try:
+        db.migrate(engine)
+        store = EntityStore(engine)
+        with engine.begin() as conn:
+            store.insert(conn, "111122223333", "DataSource", "ds-race", {
+                "DataSourceId": "ds-race", "Status": "PENDING", "CreatedByIamUser": "u",
+                "CreatedAt": time.time(), "LastUpdatedAt": time.time()})
+            store.enqueue(conn, "111122223333", "DataSource", "ds-race")
+        deleting = engine.connect()
+        transaction = deleting.begin()
+        store.update("111122223333", "DataSource", "ds-race", {"Status": "DELETED"}, deleting)
+        claimed = []
+        claim = threading.Thread(target=lambda: claimed.extend(JobQueue(store).claim("me", 1, 60)))
+        claim.start()
+        claim.join(timeout=2)  # the claim waits on the row, or (unlocked) has read the old status
+        transaction.commit()
+        deleting.close()
+        claim.join(timeout=30)
+        assert not claim.is_alive()
+        assert claimed == []
+        assert store.get("111122223333", "DataSource", "ds-race").status == "DELETED"
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(jobs.c.state)).scalar_one() == "done"
+    finally:
+        engine.dispose()
+        drop_postgres_database(url)

@@ -51,7 +51,9 @@ class JobQueue:
             for job in queued:
                 if len(claimed) >= limit:
                     break
-                entity = self.entities.get(job.account, job.kind, job.entity_id, conn)
+                # Locked: a DeleteX committed between this read and the
+                # update below would otherwise be overwritten by INPROGRESS.
+                entity = self.entities.get(job.account, job.kind, job.entity_id, conn, lock=True)
                 if entity is None or entity.status in ("DELETED", "FAILED", "COMPLETED"):
                     self._done(conn, job.pk)
                     continue
@@ -112,7 +114,7 @@ class JobQueue:
             self._retry_or_fail(conn, job.pk, job.account, job.kind, job.entity_id, job.attempt, reason)
 
     def _retry_or_fail(self, conn, pk, account, kind, entity_id, attempts, reason) -> None:
-        entity = self.entities.get(account, kind, entity_id, conn)
+        entity = self.entities.get(account, kind, entity_id, conn, lock=True)
         if entity is None or entity.status == "DELETED":
             self._done(conn, pk)
             return

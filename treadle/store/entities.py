@@ -85,9 +85,13 @@ class EntityStore:
         self.reader = read_only(engine)
 
     # -- reads -------------------------------------------------------------
-    def get(self, account: str, kind: str, entity_id: str, conn=None) -> Entity | None:
+    def get(self, account: str, kind: str, entity_id: str, conn=None, lock: bool = False) -> Entity | None:
+        """`lock` (with `conn`): hold the row until the transaction ends, so
+        a decision made on its status still holds when it is written."""
         query = sa.select(entities).where(
             entities.c.account == account, entities.c.kind == kind, entities.c.entity_id == entity_id)
+        if lock:
+            query = query.with_for_update()
         if conn is not None:
             row = conn.execute(query).first()
         else:

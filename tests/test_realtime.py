@@ -107,12 +107,32 @@ def test_predict_errors(ml, server, tmp_path_factory):
     assert excinfo.value.response["Error"]["Code"] == "PredictorNotMountedException"
 
 
+def test_endpoint_on_a_model_that_fails_fails_with_its_message(ml):
+    ds_id, model_id = unique("ds"), unique("ml")
+    ml.create_data_source_from_s3(DataSourceId=ds_id, DataSpec={"DataLocationS3": "s3://no-such-bucket/k.csv"},
+                                  ComputeStatistics=True)
+    ml.create_ml_model(MLModelId=model_id, MLModelType="BINARY", TrainingDataSourceId=ds_id)
+    assert ml.create_realtime_endpoint(MLModelId=model_id)["RealtimeEndpointInfo"]["EndpointStatus"] == "UPDATING"
+
+    def settled():
+        model = ml.get_ml_model(MLModelId=model_id)
+        return model if model["EndpointInfo"]["EndpointStatus"] != "UPDATING" else None
+    model = wait_for(settled, timeout=120, message=f"{model_id}'s endpoint to settle")
+    assert model["Status"] == "FAILED" and model["EndpointInfo"]["EndpointStatus"] == "FAILED"
+    assert ds_id in model["Message"]
+    with pytest.raises(ClientError) as excinfo:
+        ml.predict(MLModelId=model_id, Record=RECORD, PredictEndpoint=model["EndpointInfo"]["EndpointUrl"])
+    assert excinfo.value.response["Error"]["Code"] == "PredictorNotMountedException"
+
+
 def test_rate_limit_and_restart(fresh_server, tmp_path_factory):
-    server = fresh_server("--peak-requests-per-second", "5", "--allow-local-path", str(tmp_path_factory.getbasetemp()))
+    server = fresh_server("--peak-requests-per-second", "5", "--allow-local-path", str(tmp_path_factory.getbasetemp()),
+                          "--public-url", "https://ml.example.test:8443")
     ml = server.client()
     model_id = train(ml, server, tmp_path_factory, "BINARY")
     ml.create_realtime_endpoint(MLModelId=model_id)
-    url = ready(ml, model_id)["EndpointUrl"]
+    assert ready(ml, model_id)["EndpointUrl"] == "https://ml.example.test:8443"  # what the operator published
+    url = server.url
     assert ml.get_ml_model(MLModelId=model_id)["EndpointInfo"]["PeakRequestsPerSecond"] == 5
     codes = []
     for _ in range(12):

@@ -36,6 +36,15 @@ def dependencies(kind: str, doc: dict) -> list[tuple[str, str, str]]:
     return []
 
 
+def mark_failed(doc: dict, message: str) -> None:
+    """Fail an entity's document in place; an endpoint created while the
+    model was training fails with it rather than waiting for ever."""
+    doc.update(Status="FAILED", Message=message[:10240], FinishedAt=now())
+    endpoint = doc.get("EndpointInfo")
+    if endpoint and endpoint.get("EndpointStatus") == "UPDATING":
+        doc["EndpointInfo"] = {**endpoint, "EndpointStatus": "FAILED"}
+
+
 class JobQueue:
     def __init__(self, entities: EntityStore, max_attempts: int = 3):
         self.entities = entities
@@ -62,8 +71,8 @@ class JobQueue:
                     continue
                 if verdict is not None:  # an input failed: so does this job
                     self._done(conn, job.pk)
-                    self.entities.update(job.account, job.kind, job.entity_id, {
-                        "Status": "FAILED", "Message": verdict, "FinishedAt": now()}, conn)
+                    self.entities.update(job.account, job.kind, job.entity_id,
+                                         lambda doc: mark_failed(doc, verdict), conn)
                     continue
                 taken = conn.execute(jobs.update().where(jobs.c.pk == job.pk, jobs.c.state == "queued").values(
                     state="running", owner=owner, attempts=job.attempts + 1,
@@ -120,9 +129,8 @@ class JobQueue:
             return
         if attempts >= self.max_attempts:
             self._done(conn, pk)
-            self.entities.update(account, kind, entity_id, {
-                "Status": "FAILED", "FinishedAt": now(),
-                "Message": f"{reason}; the job was tried {attempts} times and will not be retried"}, conn)
+            message = f"{reason}; the job was tried {attempts} times and will not be retried"
+            self.entities.update(account, kind, entity_id, lambda doc: mark_failed(doc, message), conn)
         else:
             conn.execute(jobs.update().where(jobs.c.pk == pk).values(state="queued", owner=None, lease_expires=None))
             self.entities.update(account, kind, entity_id, {

@@ -16,7 +16,7 @@ from ..store.entities import EntityStore, now
 from ..store.secrets import MasterKey
 from .context import JobContext, JobFailed
 from .kinds import JOB_FUNCTIONS
-from .queue import JobQueue, JobRef
+from .queue import JobQueue, JobRef, mark_failed
 
 log = logging.getLogger("treadle.jobs")
 
@@ -56,12 +56,11 @@ def run_job(settings: Settings, job: JobRef) -> str:
         doc["FinishedAt"] = now()
         if doc["Status"] == "DELETED":
             return  # deleted while running: the result is kept, the status stays
-        doc["Status"] = status
         if status == "COMPLETED":
-            doc["ComputeTime"] = compute_ms
+            doc.update(Status=status, ComputeTime=compute_ms)
             doc.pop("Message", None)
         else:
-            doc["Message"] = message[:10240]
+            mark_failed(doc, message)
 
     with entities.engine.begin() as conn:
         entities.update(job.account, job.kind, job.entity_id, record, conn)

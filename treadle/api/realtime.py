@@ -1,7 +1,8 @@
 """CreateRealtimeEndpoint, DeleteRealtimeEndpoint and Predict."""
 from __future__ import annotations
 
-from ..store.entities import now
+from ..protocol import errors
+from ..store.entities import UNCHANGED, now
 from .common import require, require_live
 from .context import Call
 from .mlmodels import NO_ENDPOINT
@@ -9,26 +10,31 @@ from .mlmodels import NO_ENDPOINT
 KIND = "MLModel"
 
 
-def _endpoint_info(entity) -> dict:
-    info = dict(entity.document.get("EndpointInfo") or NO_ENDPOINT)
-    return info
-
-
 def create_endpoint(call: Call, params: dict) -> dict:
     model_id = params["MLModelId"]
-    entity = require_live(call, KIND, model_id)
-    info = _endpoint_info(entity)
-    if info["EndpointStatus"] in ("READY", "UPDATING"):
-        return {"MLModelId": model_id, "RealtimeEndpointInfo": info}
+    require_live(call, KIND, model_id)
     settings = call.services.settings
-    info = {
-        "EndpointStatus": "UPDATING",
-        "EndpointUrl": settings.effective_public_url,
-        "PeakRequestsPerSecond": settings.peak_requests_per_second,
-        "CreatedAt": now(),
-    }
-    call.entities.update(call.account, KIND, model_id, {"EndpointInfo": info})
-    info = call.services.mount_endpoint(call.account, model_id)
+    started = []
+
+    def start(doc: dict):
+        # Decided under the row lock: a DeleteMLModel committed since the
+        # check above must not be followed by a new endpoint.
+        if doc["Status"] == "DELETED":
+            raise errors.InvalidInputException(f"{KIND} {model_id} is DELETED and cannot be changed")
+        if (doc.get("EndpointInfo") or NO_ENDPOINT)["EndpointStatus"] in ("READY", "UPDATING"):
+            return UNCHANGED
+        doc["EndpointInfo"] = {
+            "EndpointStatus": "UPDATING",
+            "EndpointUrl": settings.effective_public_url,
+            "PeakRequestsPerSecond": settings.peak_requests_per_second,
+            "CreatedAt": now(),
+        }
+        started.append(True)
+
+    entity = call.entities.update(call.account, KIND, model_id, start)
+    info = dict(entity.document["EndpointInfo"])
+    if started:
+        info = call.services.mount_endpoint(call.account, model_id)
     return {"MLModelId": model_id, "RealtimeEndpointInfo": info}
 
 

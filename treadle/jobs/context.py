@@ -28,6 +28,12 @@ def json_bytes(value) -> bytes:
     return json.dumps(clean(value), allow_nan=False, default=str).encode()
 
 
+# A job function's result may hold, under this key, fields to set only
+# where the document has none when the job ends: a value the user set while
+# the job ran (a ScoreThreshold, say) wins over the job's default.
+DEFAULTS = "_defaults"
+
+
 class JobFailed(Exception):
     """A failure the user can act on; its text becomes the entity's Message."""
 

@@ -123,18 +123,25 @@ class JobQueue:
             self._retry_or_fail(conn, job.pk, job.account, job.kind, job.entity_id, job.attempt, reason)
 
     def _retry_or_fail(self, conn, pk, account, kind, entity_id, attempts, reason) -> None:
+        # The entity row first, then the job's, in run_job's order. A job
+        # whose worker committed its result after this job was picked as
+        # lost (its state is no longer "running") is left as it finished.
         entity = self.entities.get(account, kind, entity_id, conn, lock=True)
-        if entity is None or entity.status == "DELETED":
+        if entity is None or entity.status in ("DELETED", "COMPLETED", "FAILED"):
             self._done(conn, pk)
             return
-        if attempts >= self.max_attempts:
-            self._done(conn, pk)
-            message = f"{reason}; the job was tried {attempts} times and will not be retried"
-            self.entities.update(account, kind, entity_id, lambda doc: mark_failed(doc, message), conn)
-        else:
-            conn.execute(jobs.update().where(jobs.c.pk == pk).values(state="queued", owner=None, lease_expires=None))
+        retry = attempts < self.max_attempts
+        values = dict(state="queued", owner=None, lease_expires=None) if retry else dict(
+            state="done", owner=None, lease_expires=None)
+        taken = conn.execute(jobs.update().where(jobs.c.pk == pk, jobs.c.state == "running").values(**values))
+        if taken.rowcount != 1:
+            return
+        if retry:
             self.entities.update(account, kind, entity_id, {
                 "Status": "PENDING", "StartedAt": None, "Message": f"{reason}; the job was queued again"}, conn)
+        else:
+            message = f"{reason}; the job was tried {attempts} times and will not be retried"
+            self.entities.update(account, kind, entity_id, lambda doc: mark_failed(doc, message), conn)
 
     def recover_expired(self) -> int:
         """Jobs whose lease ran out (their server stopped): retry or fail."""

@@ -21,7 +21,7 @@ from ..learning import (FeaturePipeline, MLModelArtifact, NumericSummary, Recipe
 from ..learning.columns import ColumnMap
 from ..learning.compatibility import check_target
 from ..learning.sgd import MAX_CLASSES, SGDConfig, SGDTrainer
-from .context import JobContext, JobFailed
+from .context import DEFAULTS, JobContext, JobFailed
 from .datasource import read_datasource
 from .feature_cache import FeatureCache, RecordSpool, Rows
 from .pipelining import ordered_map, prefetch
@@ -261,8 +261,8 @@ def run(ctx: JobContext) -> dict:
         "_recipe_used": recipe_text,
         "_schema_used": schema_text,
     }
-    if model_type == "BINARY" and doc.get("ScoreThreshold") is None:
-        fields["ScoreThreshold"] = 0.5  # Decision 9; a threshold set while training is kept
+    if model_type == "BINARY":
+        fields[DEFAULTS] = {"ScoreThreshold": 0.5}  # Decision 9
     return fields
 
 

@@ -14,7 +14,7 @@ from ..store import db
 from ..store.artifacts import open_artifacts
 from ..store.entities import EntityStore, now
 from ..store.secrets import MasterKey
-from .context import JobContext, JobFailed
+from .context import DEFAULTS, JobContext, JobFailed
 from .kinds import JOB_FUNCTIONS
 from .queue import JobQueue, JobRef, mark_failed
 
@@ -40,7 +40,7 @@ def run_job(settings: Settings, job: JobRef) -> str:
     cpu_started = time.process_time()
     fields: dict = {}
     try:
-        fields = JOB_FUNCTIONS[job.kind](ctx) or {}
+        fields = dict(JOB_FUNCTIONS[job.kind](ctx) or {})
         status, message = "COMPLETED", None
     except JobFailed as failure:
         status, message = "FAILED", str(failure)
@@ -51,7 +51,11 @@ def run_job(settings: Settings, job: JobRef) -> str:
     ctx.log(f"job finished: {status}" + (f": {message}" if message else "") + f" (compute time {compute_ms} ms)")
     artifacts.put(log_key(job.account, job.kind, job.entity_id), ("\n".join(ctx.lines) + "\n").encode())
 
+    defaults = fields.pop(DEFAULTS, {})
+
     def record(doc: dict) -> None:
+        # `doc` is the current document, read under the row lock: changes
+        # made while the job ran (a delete, a new ScoreThreshold) are kept.
         doc.update({k: v for k, v in fields.items() if v is not None})
         doc["FinishedAt"] = now()
         if doc["Status"] == "DELETED":
@@ -59,6 +63,8 @@ def run_job(settings: Settings, job: JobRef) -> str:
         if status == "COMPLETED":
             doc.update(Status=status, ComputeTime=compute_ms)
             doc.pop("Message", None)
+            for key, value in defaults.items():
+                doc.setdefault(key, value)
         else:
             mark_failed(doc, message)
 

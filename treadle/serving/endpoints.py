@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from ..protocol import errors
-from ..store.entities import EntityStore
+from ..store.entities import UNCHANGED, EntityStore
 from .shared import SharedState, endpoint_key
 
 MAX_RECORD_BYTES = 100 * 1024
@@ -95,25 +95,34 @@ class LocalServing:
         if info.get("EndpointStatus") not in ("UPDATING", "READY"):
             return info
         if entity.status in ("FAILED", "DELETED"):
-            info["EndpointStatus"] = "FAILED"
-            self._update(account, model_id, {"EndpointInfo": info})
-            return info
+            return self._settle(account, model_id, "FAILED")
         if entity.status != "COMPLETED":
             return info
         try:
             self._load(account, entity, generation)
         except Exception as error:
-            info["EndpointStatus"] = "FAILED"
-            self._update(account, model_id,
-                         {"EndpointInfo": info, "Message": f"The endpoint could not load the model: {error}"})
-            return info
-        info["EndpointStatus"] = "READY"
-        self._update(account, model_id, {"EndpointInfo": info})
+            return self._settle(account, model_id, "FAILED", f"The endpoint could not load the model: {error}")
+        info = self._settle(account, model_id, "READY")
+        if info.get("EndpointStatus") != "READY":
+            self._drop(account, model_id)
         return info
 
-    def _update(self, account: str, model_id: str, fields: dict) -> None:
-        self.entities.update(account, "MLModel", model_id, fields)
+    def _settle(self, account: str, model_id: str, status: str, message: str | None = None) -> dict:
+        """Move the endpoint to `status` unless it changed while the model
+        loaded: a DeleteRealtimeEndpoint or DeleteMLModel committed in the
+        meantime wins, rather than being overwritten by READY."""
+        def change(doc: dict):
+            current = doc.get("EndpointInfo") or {}
+            if current.get("EndpointStatus") not in ("UPDATING", "READY"):
+                return UNCHANGED
+            if status == "READY" and doc["Status"] != "COMPLETED":
+                return UNCHANGED
+            doc["EndpointInfo"] = {**current, "EndpointStatus": status}
+            if message:
+                doc["Message"] = message
+        entity = self.entities.update(account, "MLModel", model_id, change)
         self.shared.changed()
+        return dict(entity.document.get("EndpointInfo") or {})
 
     def _load(self, account: str, entity, generation: int) -> Mounted:
         doc = entity.document

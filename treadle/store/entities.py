@@ -77,6 +77,9 @@ def _row_to_entity(row) -> Entity:
     return Entity(row.account, row.kind, row.entity_id, json.loads(row.document), row.pk)
 
 
+UNCHANGED = object()  # returned by an update's change function: write nothing
+
+
 class EntityStore:
     def __init__(self, engine: sa.Engine):
         from .db import read_only
@@ -122,7 +125,10 @@ class EntityStore:
     def update(self, account: str, kind: str, entity_id: str,
                change: Callable[[dict], dict | None] | dict, conn=None, touch: bool = True) -> Entity:
         """Apply `change` (a dict of fields, or a function editing the
-        document) under a row lock and return the new entity."""
+        document) under a row lock and return the new entity. A function
+        decides on the current document, so a change committed by another
+        process in between is seen, not overwritten; it returns UNCHANGED
+        to write nothing."""
         if conn is None:
             with self.engine.begin() as c:
                 return self.update(account, kind, entity_id, change, c, touch)
@@ -134,6 +140,8 @@ class EntityStore:
         doc = json.loads(row.document)
         if callable(change):
             replaced = change(doc)
+            if replaced is UNCHANGED:
+                return _row_to_entity(row)
             if replaced is not None:
                 doc = replaced
         else:

@@ -86,7 +86,16 @@ def hold_delete(server, model_id: str):
     return engine, conn, transaction
 
 
-def test_an_endpoint_for_a_model_deleted_meanwhile_is_refused(ml, server):
+CHANGES = {
+    "CreateRealtimeEndpoint": lambda ml, model_id: ml.create_realtime_endpoint(MLModelId=model_id),
+    "UpdateMLModel": lambda ml, model_id: ml.update_ml_model(MLModelId=model_id, ScoreThreshold=0.6),
+    "AddTags": lambda ml, model_id: ml.add_tags(ResourceId=model_id, ResourceType="MLModel",
+                                                Tags=[{"Key": "k", "Value": "v"}]),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(CHANGES))
+def test_a_change_to_a_model_deleted_meanwhile_is_refused(ml, server, operation):
     ds_id, model_id = unique("ds"), unique("ml")
     ml.create_data_source_from_s3(DataSourceId=ds_id, DataSpec={"DataLocationS3": "s3://no-such-bucket/k.csv"},
                                   ComputeStatistics=True)
@@ -94,12 +103,12 @@ def test_an_endpoint_for_a_model_deleted_meanwhile_is_refused(ml, server):
     engine, conn, transaction = hold_delete(server, model_id)
     outcome = []
 
-    def create():
+    def change():
         try:
-            outcome.append(ml.create_realtime_endpoint(MLModelId=model_id))
+            outcome.append(CHANGES[operation](ml, model_id))
         except ClientError as error:
             outcome.append(error.response["Error"]["Code"])
-    call = threading.Thread(target=create)
+    call = threading.Thread(target=change)
     call.start()
     call.join(1.5)  # the call has checked the model (not yet deleted) and waits on the row
     transaction.commit()
@@ -109,6 +118,8 @@ def test_an_endpoint_for_a_model_deleted_meanwhile_is_refused(ml, server):
     assert outcome == ["InvalidInputException"]
     got = ml.get_ml_model(MLModelId=model_id)
     assert got["Status"] == "DELETED" and got["EndpointInfo"]["EndpointStatus"] == "NONE"
+    assert "ScoreThreshold" not in got or got["ScoreThreshold"] != 0.6
+    assert ml.describe_tags(ResourceId=model_id, ResourceType="MLModel")["Tags"] == []
 
 
 def test_a_threshold_set_while_training_is_kept(ml, server, tmp_path_factory):

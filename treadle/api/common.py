@@ -78,8 +78,11 @@ def create_from_model(call: Call, kind: str, entity_id: str, params: dict, name:
                          inherit_tags_from=[("DataSource", datasource.entity_id), ("MLModel", model.entity_id)])
 
 
-def require(call: Call, kind: str, entity_id: str) -> Entity:
-    entity = call.entities.get(call.account, kind, entity_id)
+def require(call: Call, kind: str, entity_id: str, conn=None) -> Entity:
+    """The entity, or ResourceNotFoundException. With `conn`, its row stays
+    locked until that transaction ends, so a decision made on it still
+    holds when the transaction writes (no Delete can commit in between)."""
+    entity = call.entities.get(call.account, kind, entity_id, conn, lock=conn is not None)
     if entity is None:
         raise errors.ResourceNotFoundException(f"No {kind} exists with ID {entity_id}")
     return entity
@@ -95,8 +98,8 @@ def require_input(call: Call, kind: str, entity_id: str, member: str) -> Entity:
     return entity
 
 
-def require_live(call: Call, kind: str, entity_id: str) -> Entity:
-    entity = require(call, kind, entity_id)
+def require_live(call: Call, kind: str, entity_id: str, conn=None) -> Entity:
+    entity = require(call, kind, entity_id, conn)
     if entity.status == "DELETED":
         raise errors.InvalidInputException(f"{kind} {entity_id} is DELETED and cannot be changed")
     return entity
@@ -137,6 +140,7 @@ def delete_entity(call: Call, kind: str, entity_id: str) -> dict:
 
 
 def rename(call: Call, kind: str, entity_id: str, name: str) -> dict:
-    require_live(call, kind, entity_id)
-    call.entities.update(call.account, kind, entity_id, {"Name": name})
+    with call.entities.engine.begin() as conn:
+        require_live(call, kind, entity_id, conn)
+        call.entities.update(call.account, kind, entity_id, {"Name": name}, conn)
     return {ID_FIELD[kind]: entity_id}

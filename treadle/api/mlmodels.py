@@ -75,19 +75,20 @@ def describe_entry(call: Call, entity) -> dict:
 
 def update(call: Call, params: dict) -> dict:
     model_id = params["MLModelId"]
-    entity = require_live(call, KIND, model_id)
-    change = {}
-    if "MLModelName" in params:
-        change["Name"] = params["MLModelName"]
-    if "ScoreThreshold" in params:
-        if entity.document["MLModelType"] != "BINARY":
-            raise errors.InvalidInputException(
-                f"ScoreThreshold applies only to BINARY models; {model_id} is {entity.document['MLModelType']}")
-        change["ScoreThreshold"] = float(params["ScoreThreshold"])
-        change["ScoreThresholdLastUpdatedAt"] = now()
-    if not change:
-        raise errors.InvalidInputException("UpdateMLModel needs MLModelName or ScoreThreshold")
-    call.entities.update(call.account, KIND, model_id, change)
+    with call.entities.engine.begin() as conn:
+        entity = require_live(call, KIND, model_id, conn)
+        change = {}
+        if "MLModelName" in params:
+            change["Name"] = params["MLModelName"]
+        if "ScoreThreshold" in params:
+            if entity.document["MLModelType"] != "BINARY":
+                raise errors.InvalidInputException(f"ScoreThreshold applies only to BINARY models; {model_id} "
+                                                   f"is {entity.document['MLModelType']}")
+            change["ScoreThreshold"] = float(params["ScoreThreshold"])
+            change["ScoreThresholdLastUpdatedAt"] = now()
+        if not change:
+            raise errors.InvalidInputException("UpdateMLModel needs MLModelName or ScoreThreshold")
+        call.entities.update(call.account, KIND, model_id, change, conn)
     call.services.model_changed(call.account, model_id)
     return {"MLModelId": model_id}
 

@@ -1,8 +1,7 @@
 """CreateRealtimeEndpoint, DeleteRealtimeEndpoint and Predict."""
 from __future__ import annotations
 
-from ..protocol import errors
-from ..store.entities import UNCHANGED, now
+from ..store.entities import now
 from .common import require, require_live
 from .context import Call
 from .mlmodels import NO_ENDPOINT
@@ -12,29 +11,20 @@ KIND = "MLModel"
 
 def create_endpoint(call: Call, params: dict) -> dict:
     model_id = params["MLModelId"]
-    require_live(call, KIND, model_id)
     settings = call.services.settings
-    started = []
-
-    def start(doc: dict):
-        # Decided under the row lock: a DeleteMLModel committed since the
-        # check above must not be followed by a new endpoint.
-        if doc["Status"] == "DELETED":
-            raise errors.InvalidInputException(f"{KIND} {model_id} is DELETED and cannot be changed")
-        if (doc.get("EndpointInfo") or NO_ENDPOINT)["EndpointStatus"] in ("READY", "UPDATING"):
-            return UNCHANGED
-        doc["EndpointInfo"] = {
+    with call.entities.engine.begin() as conn:
+        entity = require_live(call, KIND, model_id, conn)
+        info = dict(entity.document.get("EndpointInfo") or NO_ENDPOINT)
+        if info["EndpointStatus"] in ("READY", "UPDATING"):
+            return {"MLModelId": model_id, "RealtimeEndpointInfo": info}
+        info = {
             "EndpointStatus": "UPDATING",
             "EndpointUrl": settings.effective_public_url,
             "PeakRequestsPerSecond": settings.peak_requests_per_second,
             "CreatedAt": now(),
         }
-        started.append(True)
-
-    entity = call.entities.update(call.account, KIND, model_id, start)
-    info = dict(entity.document["EndpointInfo"])
-    if started:
-        info = call.services.mount_endpoint(call.account, model_id)
+        call.entities.update(call.account, KIND, model_id, {"EndpointInfo": info}, conn)
+    info = call.services.mount_endpoint(call.account, model_id)
     return {"MLModelId": model_id, "RealtimeEndpointInfo": info}
 
 

@@ -19,9 +19,9 @@ def add(call: Call, params: dict) -> dict:
         raise errors.InvalidTagException(f"Tags.{missing[0]} has no Key")
     pairs = {tag["Key"]: tag.get("Value") for tag in params["Tags"]}
     _check_keys(pairs)
-    require_live(call, kind, resource_id)
     store = call.entities
     with store.engine.begin() as conn:
+        require_live(call, kind, resource_id, conn)
         current = dict(store.tags(call.account, kind, resource_id, conn))
         total = len(set(current) | set(pairs))
         if total > MAX_TAGS:
@@ -43,7 +43,7 @@ def describe(call: Call, params: dict) -> dict:
 def delete(call: Call, params: dict) -> dict:
     kind, resource_id = params["ResourceType"], params["ResourceId"]
     _check_keys(params["TagKeys"])
-    require_live(call, kind, resource_id)
     with call.entities.engine.begin() as conn:
+        require_live(call, kind, resource_id, conn)
         call.entities.delete_tags(conn, call.account, kind, resource_id, params["TagKeys"])
     return {"ResourceId": resource_id, "ResourceType": kind}

@@ -73,6 +73,22 @@ def test_pending_rows_stay_under_the_budget_with_many_buckets(tmp_path, monkeypa
     cache.close()
 
 
+def test_rows_in_order_fill_bounded_buckets(tmp_path, monkeypatch):
+    """Without a shuffle the cache still reads a pass bucket by bucket, so a
+    pass never holds more than two buckets, however many rows there are."""
+    monkeypatch.setattr(fc, "BUCKET_TARGET_BYTES", 64 << 10)
+    cache = FeatureCache(expected_rows=100_000, shuffle=False, directory=str(tmp_path))
+    for start in range(0, 100_000, 1000):
+        cache.add(chunk(start, 1000))
+    cache.seal()
+    assert cache.buckets > 30  # ~3 MB of rows in 64 KB buckets
+    chunk_bytes = chunk(0, 1000).nbytes
+    for bucket in range(cache.buckets):
+        assert sum(rows.nbytes for rows in cache._prepare(bucket, 1 << 30)) <= (64 << 10) + chunk_bytes
+    assert np.array_equal(one_pass(cache), np.arange(100_000))
+    cache.close()
+
+
 def test_bucket_count_follows_the_rows_expected_and_their_size(tmp_path, monkeypatch):
     monkeypatch.setattr(fc, "BUCKET_TARGET_BYTES", 1 << 20)
     per_row = chunk(0, 1000).nbytes / 1000

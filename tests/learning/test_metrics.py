@@ -146,6 +146,27 @@ def test_rmse_baseline_and_residuals():
     assert RegressionErrors.from_dict(acc.to_dict()).rmse() == acc.rmse()
 
 
+def test_residual_bins_stay_capped_and_exact():
+    """Heavy tails sorted to arrive last keep adding far bins; past the cap
+    the width doubles, and every bin still counts exactly its residuals."""
+    from treadle.learning.metrics import MAX_RESIDUAL_BINS
+
+    rng = np.random.default_rng(3)
+    r = rng.standard_cauchy(200_000)
+    r = r[np.argsort(np.abs(r))]
+    acc, other = RegressionErrors(), None
+    for start in range(0, 100_000, 10_000):
+        acc.update(r[start:start + 10_000], np.zeros(10_000))
+    other = RegressionErrors(bin_width=acc.bin_width)
+    other.update(r[100_000:], np.zeros(100_000))
+    first_width = (r[:10_000].max() - r[:10_000].min()) / 200
+    acc.merge(other)
+    assert len(acc.bins) <= MAX_RESIDUAL_BINS
+    assert np.log2(acc.bin_width / first_width) == pytest.approx(round(np.log2(acc.bin_width / first_width)))
+    keys, counts = np.unique(np.floor(r / acc.bin_width).astype(np.int64), return_counts=True)
+    assert acc.bins == dict(zip(keys.tolist(), counts.astype(float).tolist()))
+
+
 @pytest.mark.parametrize("value, text", [
     (29853.250469108018, "29853.250469108018"), (1e-5, "1.0E-5"), (0.5, "0.5"), (1.0, "1.0"),
     (0.001, "0.001"), (9999999.0, "9999999.0"), (1e7, "1.0E7"), (123456789.0, "1.23456789E8"),

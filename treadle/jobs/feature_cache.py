@@ -111,7 +111,10 @@ class FeatureCache:
 
     ``expected_rows`` (the records the fitting pass accepted) and the size
     of the first chunk's rows fix the number of buckets, so a bucket holds
-    about ``BUCKET_TARGET_BYTES`` whatever the data's size.
+    about ``BUCKET_TARGET_BYTES`` whatever the data's size. Without
+    ``shuffle``, rows fill one bucket after another in their order, a new
+    one whenever the last holds ``BUCKET_TARGET_BYTES``; either way a pass
+    holds at most two buckets in memory.
     """
 
     def __init__(self, expected_rows: int, shuffle: bool, seed: int = 0, directory: str | None = None):
@@ -128,14 +131,20 @@ class FeatureCache:
     def _plan(self, first: Rows) -> None:
         per_row = first.nbytes / max(len(first.y), 1)
         estimate = max(self.expected_rows, len(first.y)) * per_row
-        self.buckets = max(1, int(np.ceil(estimate / BUCKET_TARGET_BYTES))) if self.shuffle else 1
-        self._pending: list[list[Rows]] = [[] for _ in range(self.buckets)]
-        self._pending_bytes = [0] * self.buckets
+        self._pending: list[list[Rows]] = []
+        self._pending_bytes: list[int] = []
         self._pending_total = 0  # without this bound, pending rows would grow with the bucket count
+        self._filling = 0  # bytes in the last bucket, which in-order rows fill
+        for _ in range(max(1, int(np.ceil(estimate / BUCKET_TARGET_BYTES))) if self.shuffle else 1):
+            self._add_bucket()
+
+    def _add_bucket(self) -> None:
         # Opened per write: thousands of buckets (a 100 GB source) would
         # exceed the process's limit on open files.
-        for bucket in range(self.buckets):
-            open(self._path(bucket), "wb").close()
+        open(self._path(self.buckets), "wb").close()
+        self._pending.append([])
+        self._pending_bytes.append(0)
+        self.buckets += 1
 
     def add(self, rows: Rows) -> None:
         n = len(rows.y)
@@ -146,7 +155,12 @@ class FeatureCache:
         if self._adds % 8 == 0:
             return_free_memory()
         if not self.shuffle:
-            self._append(0, rows)
+            if self._filling >= BUCKET_TARGET_BYTES:
+                self._flush(self.buckets - 1)
+                self._add_bucket()
+                self._filling = 0
+            self._filling += rows.nbytes
+            self._append(self.buckets - 1, rows)
             return
         # One gather: rows grouped by bucket, in random order within each group.
         perm = self.rng.permutation(n)

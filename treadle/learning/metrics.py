@@ -264,11 +264,16 @@ def baseline_macro_f1(confusion: ConfusionMatrix, majority_class: int) -> float:
 
 
 # -------------------------------------------------------------- regression
+MAX_RESIDUAL_BINS = 1024
+
+
 class RegressionErrors:
     """Weighted RMSE, the baseline RMSE and a residual histogram (actual -
     predicted).  Residuals are kept as a sparse histogram of ``bin_width``
-    buckets chosen at the first update (range / 200 of that batch), so the
-    summary stays small whatever the data size."""
+    buckets chosen at the first update (range / 200 of that batch). Past
+    ``MAX_RESIDUAL_BINS`` bins (residuals far outside the first batch's
+    range) the width doubles and neighbouring bins merge, so the summary
+    stays small whatever the data size."""
 
     def __init__(self, baseline_mean: float | None = None, bin_width: float | None = None):
         self.baseline_mean = baseline_mean
@@ -294,16 +299,35 @@ class RegressionErrors:
             keys, inv = np.unique(np.floor(r / self.bin_width).astype(np.int64), return_inverse=True)
             for k, v in zip(keys.tolist(), np.bincount(inv, w).tolist()):
                 self.bins[k] = self.bins.get(k, 0.0) + v
+            self._cap()
+
+    def _coarsen(self) -> None:
+        # floor(floor(r / w) / 2) == floor(r / 2w): bin k of width w lies in bin k // 2 of width 2w.
+        self.bin_width *= 2
+        merged: dict[int, float] = {}
+        for k, v in self.bins.items():
+            merged[k // 2] = merged.get(k // 2, 0.0) + v
+        self.bins = merged
+
+    def _cap(self) -> None:
+        while len(self.bins) > MAX_RESIDUAL_BINS:
+            self._coarsen()
 
     def merge(self, other: "RegressionErrors") -> "RegressionErrors":
         if other.bin_width and self.bin_width and other.bin_width != self.bin_width:
-            raise ValueError("cannot merge residual histograms of different bin widths")
+            other = RegressionErrors.from_dict(other.to_dict())  # coarsened here, not in the caller's
+            for finer, coarser in ((self, other), (other, self)):
+                while finer.bin_width < coarser.bin_width:
+                    finer._coarsen()
+            if other.bin_width != self.bin_width:
+                raise ValueError("cannot merge residual histograms whose bin widths differ by other than 2^k")
         self.bin_width = self.bin_width or other.bin_width
         self.sse += other.sse
         self.base_sse += other.base_sse
         self.weight += other.weight
         for k, v in other.bins.items():
             self.bins[k] = self.bins.get(k, 0.0) + v
+        self._cap()
         return self
 
     def rmse(self) -> float:

@@ -52,6 +52,31 @@ def test_tampered_body_fails(server):
     assert code(response.json()) == "InvalidSignatureException"
 
 
+def test_a_non_ascii_signature_is_refused_not_an_error(server):
+    import re
+    import urllib.error
+    import urllib.request
+
+    import requests
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    keys = server.default_keys
+    request = AWSRequest(method="POST", url=server.url + "/", data=b"{}", headers={
+        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AmazonML_20141212.DescribeDataSources"})
+    SigV4Auth(Credentials(keys.access_key_id, keys.secret_access_key), "machinelearning", "us-east-1").add_auth(request)
+    headers = dict(request.headers)
+    headers["Authorization"] = re.sub(r"Signature=\w+", "Signature=" + "\u00e9" * 64, headers["Authorization"])
+    response = requests.post(server.url + "/", data=b"{}", headers=headers, timeout=10)
+    assert response.status_code == 403 and code(response.json()) == "InvalidSignatureException"
+    # The same for the signed links to job logs.
+    with pytest.raises(urllib.error.HTTPError) as excinfo:
+        urllib.request.urlopen(f"{server.url}/logs/{keys.account}/DataSource/ds-x?Expires=9999999999&Signature=%C3%A9",
+                               timeout=10)
+    assert excinfo.value.code == 403
+
+
 def test_signature_outside_fifteen_minutes(server):
     old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=16)
     status, body = signed_post(server.url + "/", server.default_keys, "DescribeDataSources", b"{}", when=old)

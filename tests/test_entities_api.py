@@ -174,8 +174,10 @@ def test_unknown_ids_are_resource_not_found(ml, operation, params):
 def test_output_locations_are_checked(ml, server):
     ds_id = make_datasource(ml)
     model_id = make_model(ml, ds_id)
+    inside = server.data_dir.parent.as_uri()
     for bad, fragment in [("s3://bucket/a/../b/", "/../"), ("file:///etc/", "outside"),
-                          ("ftp://x/y", "pattern")]:
+                          ("ftp://x/y", "pattern"), (f"{inside}/victim.csv?", "must not contain"),
+                          (f"{server.data_dir.as_uri()}/", "own storage")]:
         with pytest.raises(ClientError) as excinfo:
             ml.create_batch_prediction(BatchPredictionId=unique("bp"), MLModelId=model_id,
                                        BatchPredictionDataSourceId=ds_id, OutputUri=bad)
@@ -194,6 +196,11 @@ def test_local_datasource_must_be_under_allowed_path(ml, server, tmp_path):
         make_datasource(ml, location=sneaky)
     inside = (allowed / "data.csv").as_uri()
     assert ml.get_data_source(DataSourceId=make_datasource(ml, location=inside))["DataLocationS3"] == inside
+    # The allowed directory holds the server's data dir: that stays out of reach.
+    for own in (server.data_dir / "master.key", server.data_dir / "treadle.db", server.data_dir):
+        with pytest.raises(ClientError) as excinfo:
+            make_datasource(ml, location=own.as_uri())
+        assert "own storage" in excinfo.value.response["Error"]["Message"]
 
 
 def test_validation_errors_name_the_member(ml):

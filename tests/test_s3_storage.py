@@ -38,3 +38,14 @@ def test_artifacts_and_batch_output_in_s3(fresh_server, s3, tmp_path_factory):
     import urllib.request
     log = urllib.request.urlopen(ml.get_ml_model(MLModelId=model_id)["LogUri"], timeout=10).read().decode()
     assert "finished-training" in log
+    # Every account's objects live in the artifact store: no request may name it.
+    from botocore.exceptions import ClientError
+    import pytest
+    for location in (f"s3://{bucket}/treadle/logs/", f"s3://{bucket}/treadle"):
+        with pytest.raises(ClientError) as excinfo:
+            ml.create_data_source_from_s3(DataSourceId=unique("ds"), DataSpec={"DataLocationS3": location})
+        assert "own storage" in excinfo.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as excinfo:
+        ml.create_batch_prediction(BatchPredictionId=unique("bp"), MLModelId=model_id,
+                                   BatchPredictionDataSourceId=ds_id, OutputUri=f"s3://{bucket}/treadle/x/")
+    assert "own storage" in excinfo.value.response["Error"]["Message"]

@@ -1,6 +1,7 @@
 """RDS (MariaDB) and Redshift (PostgreSQL) datasources: the query runs on a
 registered database with the request's credentials and is staged in S3."""
 import json
+import urllib.request
 
 import pytest
 
@@ -103,6 +104,17 @@ def test_rds_failures_carry_the_database_message(ml, server, mariadb, bucket, ch
     assert got["Status"] == "FAILED"
     assert fragment in got["Message"]
     assert "wrong-password" not in got["Message"]
+
+
+def test_a_password_the_driver_cannot_encode_is_not_quoted(ml, server, mariadb, bucket):
+    register(server, "shopdb", "mysql://127.0.0.1:3306")
+    ds_id = unique("ds")
+    ml.create_data_source_from_rds(**rds_request(ds_id, mariadb, bucket, password="pass\u20acword-9"))
+    got = settle(ml.get_data_source, DataSourceId=ds_id)
+    assert got["Status"] == "FAILED" and "connection settings" in got["Message"]
+    log = urllib.request.urlopen(got["LogUri"], timeout=10).read().decode()
+    for text in (got["Message"], log, server.log_text()):
+        assert "\u20ac" not in text and "\\u20ac" not in text and "position" not in text
 
 
 def test_redshift_query_on_postgres(ml, server, s3, postgres, bucket):

@@ -69,6 +69,21 @@ class Settings:
         return self.artifacts_url or str(self.data_dir / "artifacts")
 
     @property
+    def confinement(self):
+        """The locations requests may name (data/locations.Confinement)."""
+        from .data.locations import Confinement
+
+        reserved = [str(self.data_dir)]
+        artifacts = self.effective_artifacts_url
+        reserved.append(artifacts if artifacts.startswith("s3://") else
+                        str(Path(artifacts.removeprefix("file://")).expanduser().resolve()))
+        database = self.effective_database_url
+        if database.startswith("sqlite:///"):
+            path = Path(database[len("sqlite:///"):]).resolve()
+            reserved += [str(path), f"{path}-wal", f"{path}-shm", f"{path}-journal"]
+        return Confinement(tuple(self.allowed_local_paths), tuple(reserved))
+
+    @property
     def effective_public_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")

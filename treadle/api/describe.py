@@ -66,7 +66,7 @@ def _conditions(column_name: str, params: dict) -> list:
         raw = params[comparator]
         if comparator == "Prefix":
             if is_time:
-                raise errors.InvalidInputException(f"Prefix cannot be used with a time FilterVariable")
+                raise errors.InvalidInputException("Prefix cannot be used with a time FilterVariable")
             conditions.append(sortable.like(_escape_like(raw) + "%", escape="\\"))
             continue
         value = _time_value(comparator, raw) if is_time else raw

@@ -10,7 +10,7 @@ from ..data import locations as data_locations
 from ..protocol.errors import InvalidInputException
 
 
-def local_path(uri: str, allowed: list[Path]) -> Path:
+def local_path(uri: str, access: data_locations.Confinement) -> Path:
     """Resolve a file:// URI (following `..` and links) and insist it lies
     below an allowed directory."""
     try:
@@ -19,11 +19,11 @@ def local_path(uri: str, allowed: list[Path]) -> Path:
         raise InvalidInputException(f"{_short(uri)} is not a valid URI: {error}")
     if netloc not in ("", "localhost"):
         raise InvalidInputException(f"{uri} must be a local file:// URI (file:///path)")
-    if not allowed:
+    if not access.allowed:
         raise InvalidInputException(
             f"{uri} is a local path, but this server allows no local paths (start it with --allow-local-path DIR)")
     try:
-        return data_locations.local_path(uri, allowed)
+        return data_locations.local_path(uri, access)
     except data_locations.LocationError as error:
         raise InvalidInputException(str(error))
 
@@ -32,16 +32,18 @@ def _short(uri: str) -> str:
     return uri if len(uri) <= 200 else uri[:197] + "..."
 
 
-def check_location(member: str, uri: str, allowed: list[Path], output: bool = False) -> None:
+def check_location(member: str, uri: str, access: data_locations.Confinement, output: bool = False) -> None:
     if uri.startswith("s3://"):
         bucket, _, key = uri[5:].partition("/")
         if not bucket:
             raise InvalidInputException(f"{member} {uri} names no bucket")
+        if access.reserves(uri):
+            raise InvalidInputException(f"{member} {uri} is inside Treadle's own storage, which requests cannot name")
         if output:
             _check_output_key(member, key)
         return
     if uri.startswith("file://"):
-        local_path(uri, allowed)
+        local_path(uri, access)
         if output:
             _check_output_key(member, urlsplit(uri).path)
         return

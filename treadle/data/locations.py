@@ -26,6 +26,39 @@ class LocationError(Exception):
 
 
 @dataclass(frozen=True)
+class Confinement:
+    """Which locations a request may name. Local paths must lie below an
+    `allowed` directory. Nothing may lie inside Treadle's own storage
+    (`reserved`: the data dir, a SQLite database, the artifact store), which
+    holds every account's objects and the master key: an allowed directory
+    or a bucket that contains it must not let one account read it as data."""
+    allowed: tuple[Path, ...] = ()
+    reserved: tuple[str, ...] = ()  # local paths, or s3://bucket/prefix
+
+    def reserves(self, uri: str) -> bool:
+        if uri.startswith("s3://"):
+            bucket, key = _split_s3(uri)
+            return any(_s3_under(bucket, key, r) for r in self.reserved if r.startswith("s3://"))
+        path = Path(uri)
+        return any(path == Path(r) or Path(r) in path.parents for r in self.reserved if not r.startswith("s3://"))
+
+
+def confinement(allowed) -> Confinement:
+    """A Confinement, from one or from a list of allowed directories."""
+    return allowed if isinstance(allowed, Confinement) else Confinement(tuple(allowed))
+
+
+def _s3_under(bucket: str, key: str, reserved: str) -> bool:
+    r_bucket, r_prefix = _split_s3(reserved)
+    r_prefix = r_prefix.strip("/")
+    return bucket == r_bucket and (not r_prefix or key == r_prefix or key.startswith(r_prefix + "/"))
+
+
+def _reserved_error(uri: str) -> LocationError:
+    return LocationError(f"{uri} is inside Treadle's own storage, which requests cannot name")
+
+
+@dataclass(frozen=True)
 class DataFile:
     uri: str
     size: int
@@ -68,29 +101,45 @@ def _inside(path: Path, allowed: list[Path]) -> bool:
     return any(path == root or root in path.parents for root in allowed)
 
 
-def local_path(uri: str, allowed: list[Path]) -> Path:
+def local_path(uri: str, allowed) -> Path:
+    access = confinement(allowed)
+    if "?" in uri or "#" in uri:
+        # urlsplit would drop what follows, so the path checked would not be
+        # the path used (a file:// name spells these %3F and %23).
+        raise LocationError(f"{uri} must not contain '?' or '#'")
     parts = urlsplit(uri)
     path = Path(unquote(parts.path)).resolve()
-    if not _inside(path, allowed):
+    if not _inside(path, access.allowed):
         raise LocationError(f"{uri} is outside the local paths this server allows")
+    if access.reserves(str(path)):
+        raise _reserved_error(uri)
     return path
 
 
-def list_data_files(uri: str, allowed: list[Path]) -> list[DataFile]:
+def _check_s3(uri: str, access: Confinement) -> None:
+    if access.reserves(uri):
+        raise _reserved_error(uri)
+
+
+def list_data_files(uri: str, allowed) -> list[DataFile]:
     """The data files a DataLocationS3 names: one object or file, or every
     one under a prefix or folder, in key order."""
+    access = confinement(allowed)
     if uri.startswith("file://"):
-        path = local_path(uri, allowed)
+        path = local_path(uri, access)
         if path.is_file():
             return [DataFile(path.as_uri(), path.stat().st_size)]
         if path.is_dir():
             # Every visible file below the folder, in path order; links that
-            # lead outside the allowed directories are passed over.
+            # lead outside the allowed directories, and Treadle's own
+            # storage, are passed over.
             files = [p for p in sorted(path.rglob("*"))
-                     if p.is_file() and not p.name.startswith(".") and _inside(p.resolve(), allowed)]
+                     if p.is_file() and not p.name.startswith(".") and _inside(p.resolve(), access.allowed)
+                     and not access.reserves(str(p.resolve()))]
             if files:
                 return [DataFile(p.as_uri(), p.stat().st_size) for p in files]
         raise LocationError(f"{uri}: no such file or folder")
+    _check_s3(uri, access)
     bucket, key = _split_s3(uri)
     client = s3_client()
     try:
@@ -108,6 +157,8 @@ def list_data_files(uri: str, allowed: list[Path]) -> list[DataFile]:
                 name = item["Key"]
                 if name.endswith("/") or name.rsplit("/", 1)[-1].startswith("."):
                     continue  # folder markers and hidden files such as .schema
+                if access.reserves(f"s3://{bucket}/{name}"):
+                    continue  # a bucket that also holds the artifact store
                 files.append(DataFile(f"s3://{bucket}/{name}", item["Size"]))
     except LocationError:
         raise
@@ -118,16 +169,18 @@ def list_data_files(uri: str, allowed: list[Path]) -> list[DataFile]:
     return sorted(files, key=lambda f: f.uri)
 
 
-def byte_source(file: DataFile, allowed: list[Path]) -> ByteSource:
+def byte_source(file: DataFile, allowed) -> ByteSource:
     return ByteSource(file.name, _read(file.uri, allowed), file.size)
 
 
-def _read(uri: str, allowed: list[Path]) -> Iterator[bytes]:
+def _read(uri: str, allowed) -> Iterator[bytes]:
+    access = confinement(allowed)
     if uri.startswith("file://"):
-        with open(local_path(uri, allowed), "rb") as handle:
+        with open(local_path(uri, access), "rb") as handle:
             while piece := handle.read(PIECE):
                 yield piece
         return
+    _check_s3(uri, access)
     bucket, key = _split_s3(uri)
     try:
         body = s3_client().get_object(Bucket=bucket, Key=key)["Body"]
@@ -136,7 +189,7 @@ def _read(uri: str, allowed: list[Path]) -> Iterator[bytes]:
         raise _s3_error(uri, error)
 
 
-def read_text(uri: str, allowed: list[Path], limit: int = 1 << 20) -> str:
+def read_text(uri: str, allowed, limit: int = 1 << 20) -> str:
     """A small text object: a schema or a recipe."""
     data = b""
     for piece in _read(uri, allowed):
@@ -153,16 +206,18 @@ def join(base: str, name: str) -> str:
     return base if base.endswith("/") and not name else (base.rstrip("/") + "/" + name.lstrip("/"))
 
 
-def write_file(local: str | os.PathLike, uri: str, allowed: list[Path]) -> None:
+def write_file(local: str | os.PathLike, uri: str, allowed) -> None:
     """Publish a finished local file at `uri`: readers see all of it or nothing."""
+    access = confinement(allowed)
     if uri.startswith("file://"):
-        target = local_path(uri, allowed)
+        target = local_path(uri, access)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         os.close(fd)
         shutil.copyfile(local, tmp)
         os.replace(tmp, target)
         return
+    _check_s3(uri, access)
     bucket, key = _split_s3(uri)
     try:
         s3_client().upload_file(str(local), bucket, key)
@@ -170,7 +225,7 @@ def write_file(local: str | os.PathLike, uri: str, allowed: list[Path]) -> None:
         raise _s3_error(uri, error)
 
 
-def write_bytes(data: bytes, uri: str, allowed: list[Path]) -> None:
+def write_bytes(data: bytes, uri: str, allowed) -> None:
     with tempfile.NamedTemporaryFile(delete=False) as handle:
         handle.write(data)
     try:

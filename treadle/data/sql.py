@@ -78,7 +78,7 @@ def run_query(url: str, query: str, out: io.TextIOBase) -> QueryResult:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=_connect_args(url))
     writer = csv.writer(out, lineterminator="\n")
     try:
-        with engine.connect() as conn:
+        with _connect(engine) as conn:
             result = conn.execution_options(stream_results=True, yield_per=FETCH_ROWS).exec_driver_sql(query)
             if not result.returns_rows:
                 raise QueryError("SelectSqlQuery returned no result set; it must be a SELECT")
@@ -104,6 +104,19 @@ def run_query(url: str, query: str, out: io.TextIOBase) -> QueryResult:
         engine.dispose()
     types = [_attribute_type(code, t) for code, t in zip(type_codes, python_types)]
     return QueryResult(columns, types, count)
+
+
+def _connect(engine: sa.Engine) -> sa.Connection:
+    try:
+        return engine.connect()
+    except sa.exc.SQLAlchemyError:
+        raise
+    except Exception as error:
+        # Raised by the driver itself, not the server, and its text may quote
+        # the credentials (pymysql: the character of a password it cannot
+        # encode, and where): only the kind of error is kept.
+        raise QueryError(f"the database driver could not use these connection settings "
+                         f"({type(error).__name__})") from None
 
 
 def _connect_args(url: str) -> dict:

@@ -130,7 +130,7 @@ def run(ctx: JobContext) -> dict:
     threshold = float(model_entity.document.get("ScoreThreshold", 0.5))
     columns = _Columns(model, schema, threshold)
     out_base = locations.join(doc["OutputUri"], "batch-prediction/")
-    allowed = ctx.settings.allowed_local_paths
+    allowed = ctx.settings.confinement
     manifest: dict[str, str] = {}
     rejected = _RejectedLines(limit=10000)
     with tempfile.TemporaryDirectory(prefix="treadle-batch-") as scratch:

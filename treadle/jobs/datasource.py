@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from pathlib import Path
 
 from ..data import locations
 from ..data.ingest import ingest
@@ -25,7 +24,7 @@ def statistics_key(account: str, datasource_id: str) -> str:
     return f"statistics/{account}/{datasource_id}.json"
 
 
-def _sample_lines(file: locations.DataFile, allowed: list[Path]) -> list[bytes]:
+def _sample_lines(file: locations.DataFile, allowed: locations.Confinement) -> list[bytes]:
     data = b""
     for piece in locations.byte_source(file, allowed).chunks:
         data += piece
@@ -66,7 +65,7 @@ def _stage_query(ctx: JobContext, source: dict) -> tuple[str, DataSchema | None]
             result = run_query(connection_url(url, database, credentials["Username"], credentials["Password"]),
                                query, handle)
         ctx.log(f"query returned {result.rows} rows, columns {result.columns}")
-        locations.write_file(handle.name, target, ctx.settings.allowed_local_paths)
+        locations.write_file(handle.name, target, ctx.settings.confinement)
     except QueryError as error:
         raise JobFailed(f"The query on {identifier} failed: {error}")
     finally:
@@ -77,7 +76,7 @@ def _stage_query(ctx: JobContext, source: dict) -> tuple[str, DataSchema | None]
 
 def _schema(ctx: JobContext, location: str, files, derived: DataSchema | None) -> DataSchema:
     doc, source = ctx.document, ctx.document.get("_source", {})
-    allowed = ctx.settings.allowed_local_paths
+    allowed = ctx.settings.confinement
     if doc.get("_schema"):
         return parse_schema(doc["_schema"])  # checked at create time
     schema_uri = source.get("DataSchemaLocationS3") or source.get("DataSchemaUri")
@@ -105,7 +104,7 @@ def read_datasource(ctx: JobContext, entity, require_target: bool, **options) ->
     """A fresh reader over the records a COMPLETED datasource selected: its
     files, its schema and its split. Training reads it more than once."""
     doc = entity.document
-    allowed = ctx.settings.allowed_local_paths
+    allowed = ctx.settings.confinement
     schema = parse_schema(doc["_schema"])
     try:
         files = locations.list_data_files(doc["DataLocationS3"], allowed)
@@ -120,7 +119,7 @@ def read_datasource(ctx: JobContext, entity, require_target: bool, **options) ->
 def run(ctx: JobContext) -> dict:
     doc = ctx.document
     source = doc.get("_source", {"type": "s3"})
-    allowed = ctx.settings.allowed_local_paths
+    allowed = ctx.settings.confinement
     fields: dict = {}
     derived = None
     if source["type"] in ("rds", "redshift"):

@@ -58,7 +58,7 @@ def resolve_recipe(ctx: JobContext, schema_text: str, model_type: str, datasourc
         return doc["_recipe"]
     if doc.get("_recipe_uri"):
         try:
-            return locations.read_text(doc["_recipe_uri"], ctx.settings.allowed_local_paths)
+            return locations.read_text(doc["_recipe_uri"], ctx.settings.confinement)
         except LocationError as error:
             raise JobFailed(f"Cannot read RecipeUri: {error}")
     statistics = datasource_statistics(ctx, datasource)

@@ -235,7 +235,8 @@ class Authenticator:
                           f"{hashlib.sha256(canonical.encode()).hexdigest()}")
         signing_key = self._signing_key(key.secret_access_key, access_key_id, date, region, service)
         expected = signing_key.hexdigest(string_to_sign.encode())
-        if not hmac.compare_digest(expected, claimed):
+        # Compared as bytes: compare_digest refuses str with non-ASCII characters.
+        if not hmac.compare_digest(expected.encode(), claimed.encode("utf-8", "replace")):
             raise errors.InvalidSignatureException(
                 "The request signature we calculated does not match the signature you provided. "
                 "Check your AWS Secret Access Key and signing method.")

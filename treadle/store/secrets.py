@@ -54,4 +54,5 @@ class MasterKey:
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
     def verify(self, message: str, signature: str) -> bool:
-        return hmac.compare_digest(self.sign(message), signature)
+        # Compared as bytes: compare_digest refuses str with non-ASCII characters.
+        return hmac.compare_digest(self.sign(message).encode(), signature.encode("utf-8", "replace"))

@@ -1,10 +1,11 @@
 import math
+from itertools import pairwise
 
 import numpy as np
 import pytest
 from sklearn.metrics import confusion_matrix, f1_score, mean_squared_error, roc_auc_score, roc_curve
 
-from treadle.learning import (BinaryScores, ConfusionMatrix, RegressionErrors, baseline_macro_f1, java_double,
+from treadle.learning import (BinaryScores, ConfusionMatrix, RegressionErrors, baseline_macro_f1, java_double, metrics,
                               performance_metrics, threshold_metrics)
 
 
@@ -90,6 +91,125 @@ def test_histograms_per_true_class():
     assert sum(h["negatives"]) == pytest.approx(w[~y].sum())
     k = np.minimum((s.astype(np.float64) * 10).astype(int), 9)
     assert h["positives"][3] == pytest.approx(w[y & (k == 3)].sum())
+
+
+# ---------------------------------------------------- BinaryScores on disk
+def spill_small(monkeypatch):
+    """A cap of 64 distinct scores in 4 score ranges: thousands of records
+    go to disk, and most ranges outgrow the cap and are dealt out again."""
+    monkeypatch.setattr(metrics, "MAX_RESIDENT_SCORES", 64)
+    monkeypatch.setattr(metrics, "_BUCKETS", 4)
+    monkeypatch.setattr(metrics, "_READ_BLOCK", 16)
+    monkeypatch.setattr(metrics, "_PAIRWISE_LEAF", 128)
+
+
+def fed(s, y, w, batch=700):
+    acc = BinaryScores()
+    for i in range(0, len(s), batch):
+        acc.update(s[i:i + batch], y[i:i + batch], None if w is None else w[i:i + batch])
+    return acc
+
+
+def everything(acc):
+    """What evaluation asks for, in its order, and the rest of the API."""
+    out = {"positives": acc.positives, "negatives": acc.negatives, "histograms": acc.histograms(37),
+           "counts": [threshold_metrics(acc, t) for t in (0.0, 0.3, float(np.float32(0.61)), 2.0)],
+           "auc": acc.auc()}
+    out["binary"] = acc.coarsen(50).to_dict()
+    out["coarse_histograms"] = acc.histograms(50)
+    out["roc"] = [a.tolist() for a in acc.coarsen(50).roc()]
+    return out
+
+
+@pytest.mark.parametrize("weights", ["none", "integer", "fractional"])
+def test_spilled_table_gives_the_same_bits(monkeypatch, weights):
+    s, y, w = scores_with_ties(20000, 9)
+    w = {"none": None, "integer": np.ceil(w), "fractional": w}[weights]
+    full = fed(s, y, w)
+    full_table, full_roc = full.to_dict(), full.roc()
+    expected = everything(full)
+    spill_small(monkeypatch)
+    spilled = fed(s, y, w)
+    assert spilled._on_disk() and len(spilled.scores) == 0
+    assert spilled.to_dict() == full_table  # sums added in arrival order, as in memory
+    for got, want in zip(spilled.roc(), full_roc):
+        np.testing.assert_array_equal(got, want)
+    got = everything(spilled)
+    assert got == expected
+    assert got["auc"] == pytest.approx(roc_auc_score(y, s, sample_weight=w), abs=1e-12)
+    assert not spilled._on_disk() and len(spilled.scores) <= 50  # coarsen left only its result
+
+
+def test_memory_holds_at_most_the_cap_plus_one_batch(monkeypatch):
+    spill_small(monkeypatch)
+    cap, limit = 64, metrics._pending_limit()
+    folded, fold = [], metrics._fold
+
+    def counted(table, pending):  # how many entries each compaction sorts
+        folded.append(len(table[0]) + sum(len(p[0]) for p in pending))
+        return fold(table, pending)
+
+    monkeypatch.setattr(metrics, "_fold", counted)
+    s, y, w = scores_with_ties(20000, 10)
+    acc = BinaryScores()
+    for i in range(0, len(s), 500):  # batches of 500, far past the cap
+        acc.update(s[i:i + 500], y[i:i + 500], w[i:i + 500])
+        assert len(acc.scores) <= cap and acc._pending_n < limit
+    assert acc._on_disk()
+    assert acc.auc() == pytest.approx(roc_auc_score(y, s, sample_weight=w), abs=1e-12)
+    assert len(folded) > 300 and max(folded) <= cap + limit  # while adding and while sorting on disk
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast")  # NaN's histogram bin, as before
+def test_spilled_tables_merge_and_take_more_records(monkeypatch):
+    s, y, w = scores_with_ties(20000, 11)
+    s[::97] = np.nan  # scores the model could not make: one entry, as np.unique keeps them
+    cuts = [0, 300, 9000, 16000, 20000]
+
+    def parts():
+        return [fed(s[a:b], y[a:b], w[a:b]) for a, b in pairwise(cuts)]
+
+    def merged(p):
+        acc = p[1].merge(p[0]).merge(p[2])  # small into spilled, spilled into spilled
+        acc.auc()  # sorted on disk; what follows is dealt out again
+        acc.merge(p[3]).update(s[:50], y[:50], w[:50])
+        return acc
+
+    full = merged(parts())
+    expected_table, expected = full.to_dict(), everything(full)
+    spill_small(monkeypatch)
+    acc = merged(parts())
+    assert acc._on_disk()
+    # repr: NaN scores compare equal, and a float's repr gives all its bits
+    assert repr(acc.to_dict()) == repr(expected_table)
+    assert repr(everything(acc)) == repr(expected)
+
+
+def test_disk_files_removed(monkeypatch, tmp_path):
+    spill_small(monkeypatch)
+    s, y, w = scores_with_ties(3000, 12)
+    acc = BinaryScores(spill_dir=str(tmp_path))
+    acc.update(s, y, w)
+    assert list(tmp_path.iterdir()) and acc._on_disk()
+    acc.coarsen(50)  # read, then removed: what evaluation stores stays in memory
+    assert not list(tmp_path.iterdir())
+    acc.close()
+    assert len(acc.to_dict()["scores"]) <= 50
+    with BinaryScores(spill_dir=str(tmp_path)) as acc:
+        acc.update(s, y, w)
+        assert list(tmp_path.iterdir())
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(ValueError):
+        acc.auc()  # its table was on disk
+
+
+@pytest.mark.parametrize("n", [0, 1, 127, 128, 129, 1000, 65_537, 300_003])
+def test_streamed_sum_is_numpys_sum_bit_for_bit(monkeypatch, n):
+    monkeypatch.setattr(metrics, "_PAIRWISE_LEAF", 128)
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal(n) * 10.0 ** rng.integers(-8, 8, n)
+    reader = metrics._Reader(metrics._slices((x.astype(np.float32), x, x), 1000))
+    assert metrics._pairwise(n, lambda m: (reader.take(m)[1].sum(),)) == (np.sum(x),)
 
 
 def test_confusion_matrix_and_macro_f1_match_sklearn():

@@ -101,7 +101,11 @@ def run(ctx: JobContext) -> dict:
                 unknown += int((~known).sum())
                 confusion.update(truth[known], np.argmax(scores[known], axis=1), weights[known])
     except TooManyRejections as error:
+        binary.close()  # the scores it put on disk, if any
         raise JobFailed(error.message)
+    except BaseException:
+        binary.close()
+        raise
     evaluated = records.accepted
     if evaluated == 0:
         raise JobFailed(f"The evaluation datasource {eval_ds.entity_id} has no records with a valid target")
@@ -111,6 +115,7 @@ def run(ctx: JobContext) -> dict:
         insights.update(binary=binary.coarsen(INSIGHT_POINTS).to_dict(), histograms=binary.histograms(50),
                         baseline=BASELINE_AUC, threshold=threshold)
         roc = binary.coarsen(INSIGHT_POINTS).roc()
+        binary.close()  # coarsen already removed any files: only its 1,000 points are left
         insights["roc"] = {"fpr": roc[0].tolist(), "tpr": roc[1].tolist(), "thresholds": roc[2].tolist()}
     elif model_type == "REGRESSION":
         value = regression.rmse()

@@ -1,4 +1,5 @@
-"""Recipes and features for Treadle's learners (pure library, no I/O).
+"""Recipes and features for Treadle's learners (a library: no stores or network; only
+``metrics.BinaryScores`` writes temporary files, past its memory cap).
 
 Typical training-job use::
 

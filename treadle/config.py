@@ -1,6 +1,7 @@
 """Server settings, gathered once from the command line and environment."""
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import socket
@@ -68,9 +69,10 @@ class Settings:
     def effective_artifacts_url(self) -> str:
         return self.artifacts_url or str(self.data_dir / "artifacts")
 
-    @property
+    @functools.cached_property
     def confinement(self):
-        """The locations requests may name (data/locations.Confinement)."""
+        """The locations requests may name (data/locations.Confinement);
+        computed once, as it resolves paths on disk."""
         from .data.locations import Confinement
 
         reserved = [str(self.data_dir)]

@@ -37,8 +37,10 @@ def check_location(member: str, uri: str, access: data_locations.Confinement, ou
         bucket, _, key = uri[5:].partition("/")
         if not bucket:
             raise InvalidInputException(f"{member} {uri} names no bucket")
-        if access.reserves(uri):
-            raise InvalidInputException(f"{member} {uri} is inside Treadle's own storage, which requests cannot name")
+        try:
+            data_locations.check_s3(uri, access)
+        except data_locations.LocationError as error:
+            raise InvalidInputException(f"{member} {error}")
         if output:
             _check_output_key(member, key)
         return

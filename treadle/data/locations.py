@@ -39,8 +39,7 @@ class Confinement:
         if uri.startswith("s3://"):
             bucket, key = _split_s3(uri)
             return any(_s3_under(bucket, key, r) for r in self.reserved if r.startswith("s3://"))
-        path = Path(uri)
-        return any(path == Path(r) or Path(r) in path.parents for r in self.reserved if not r.startswith("s3://"))
+        return _inside(Path(uri), [Path(r) for r in self.reserved if not r.startswith("s3://")])
 
 
 def confinement(allowed) -> Confinement:
@@ -101,6 +100,10 @@ def _inside(path: Path, allowed: list[Path]) -> bool:
     return any(path == root or root in path.parents for root in allowed)
 
 
+def _readable(real: Path, access: Confinement) -> bool:
+    return _inside(real, access.allowed) and not access.reserves(str(real))
+
+
 def local_path(uri: str, allowed) -> Path:
     access = confinement(allowed)
     if "?" in uri or "#" in uri:
@@ -116,7 +119,7 @@ def local_path(uri: str, allowed) -> Path:
     return path
 
 
-def _check_s3(uri: str, access: Confinement) -> None:
+def check_s3(uri: str, access: Confinement) -> None:
     if access.reserves(uri):
         raise _reserved_error(uri)
 
@@ -134,12 +137,11 @@ def list_data_files(uri: str, allowed) -> list[DataFile]:
             # lead outside the allowed directories, and Treadle's own
             # storage, are passed over.
             files = [p for p in sorted(path.rglob("*"))
-                     if p.is_file() and not p.name.startswith(".") and _inside(p.resolve(), access.allowed)
-                     and not access.reserves(str(p.resolve()))]
+                     if p.is_file() and not p.name.startswith(".") and _readable(p.resolve(), access)]
             if files:
                 return [DataFile(p.as_uri(), p.stat().st_size) for p in files]
         raise LocationError(f"{uri}: no such file or folder")
-    _check_s3(uri, access)
+    check_s3(uri, access)
     bucket, key = _split_s3(uri)
     client = s3_client()
     try:
@@ -180,7 +182,7 @@ def _read(uri: str, allowed) -> Iterator[bytes]:
             while piece := handle.read(PIECE):
                 yield piece
         return
-    _check_s3(uri, access)
+    check_s3(uri, access)
     bucket, key = _split_s3(uri)
     try:
         body = s3_client().get_object(Bucket=bucket, Key=key)["Body"]
@@ -217,7 +219,7 @@ def write_file(local: str | os.PathLike, uri: str, allowed) -> None:
         shutil.copyfile(local, tmp)
         os.replace(tmp, target)
         return
-    _check_s3(uri, access)
+    check_s3(uri, access)
     bucket, key = _split_s3(uri)
     try:
         s3_client().upload_file(str(local), bucket, key)

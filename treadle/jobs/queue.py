@@ -131,9 +131,8 @@ class JobQueue:
             self._done(conn, pk)
             return
         retry = attempts < self.max_attempts
-        values = dict(state="queued", owner=None, lease_expires=None) if retry else dict(
-            state="done", owner=None, lease_expires=None)
-        taken = conn.execute(jobs.update().where(jobs.c.pk == pk, jobs.c.state == "running").values(**values))
+        taken = conn.execute(jobs.update().where(jobs.c.pk == pk, jobs.c.state == "running").values(
+            state="queued" if retry else "done", owner=None, lease_expires=None))
         if taken.rowcount != 1:
             return
         if retry:

@@ -77,6 +77,67 @@ def test_a_non_ascii_signature_is_refused_not_an_error(server):
     assert excinfo.value.code == 403
 
 
+def _signed_with_only(keys, url: str, names: set[str], headers: dict, body: bytes) -> dict:
+    """Headers of a request whose signature covers only `names` (a client
+    that signs less than botocore does, or a captured request)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    class Narrow(SigV4Auth):
+        def headers_to_sign(self, request):
+            signed = super().headers_to_sign(request)
+            for name in [n for n in signed if n.lower() not in names]:
+                del signed[name]
+            return signed
+
+    request = AWSRequest(method="POST", url=url, data=body, headers=headers)
+    Narrow(Credentials(keys.access_key_id, keys.secret_access_key), "machinelearning", "us-east-1").add_auth(request)
+    return dict(request.headers)
+
+
+def test_an_unsigned_target_cannot_turn_a_read_into_a_delete(server):
+    """A request signed over host;x-amz-date only: swapping its X-Amz-Target
+    must not delete anything, and the request itself is refused, naming the
+    unsigned header."""
+    import requests
+
+    ml = server.client()
+    ds_id = unique("ds")
+    ml.create_data_source_from_s3(DataSourceId=ds_id, DataSpec={"DataLocationS3": "s3://b/k.csv"})
+    body = json.dumps({"DataSourceId": ds_id}).encode()
+    headers = _signed_with_only(server.default_keys, server.url + "/", {"host", "x-amz-date"}, {
+        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AmazonML_20141212.GetDataSource"}, body)
+    assert "SignedHeaders=host;x-amz-date," in headers["Authorization"]
+    for target in ("GetDataSource", "DeleteDataSource"):
+        response = requests.post(server.url + "/", data=body, timeout=10,
+                                 headers={**headers, "X-Amz-Target": f"AmazonML_20141212.{target}"})
+        assert response.status_code == 403, response.text
+        assert code(response.json()) == "InvalidSignatureException"
+        assert "x-amz-target" in response.json()["message"]
+    assert ml.get_data_source(DataSourceId=ds_id)["Status"] != "DELETED"
+
+
+def test_every_x_amz_header_must_be_signed_but_content_type_need_not_be(server):
+    """boto 2 signs host and the x-amz-* headers only: that is accepted. An
+    extra x-amz-* header added after signing is not."""
+    import requests
+
+    body = b"{}"
+    base = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AmazonML_20141212.DescribeDataSources"}
+    headers = _signed_with_only(server.default_keys, server.url + "/", {"host", "x-amz-date", "x-amz-target"},
+                                base, body)
+    response = requests.post(server.url + "/", data=body, headers=headers, timeout=10)
+    assert response.status_code == 200, response.text
+    response = requests.post(server.url + "/", data=body, timeout=10,
+                             headers={**headers, "X-Amz-Security-Token": "stolen"})
+    assert response.status_code == 403 and "x-amz-security-token" in response.json()["message"]
+    unsigned_host = _signed_with_only(server.default_keys, server.url + "/", {"x-amz-date", "x-amz-target"},
+                                      base, body)
+    response = requests.post(server.url + "/", data=body, headers=unsigned_host, timeout=10)
+    assert response.status_code == 403 and "Host" in response.json()["message"]
+
+
 def test_signature_outside_fifteen_minutes(server):
     old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=16)
     status, body = signed_post(server.url + "/", server.default_keys, "DescribeDataSources", b"{}", when=old)

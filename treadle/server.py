@@ -97,7 +97,7 @@ def _response(status: int, payload: dict, request_id: str) -> Response:
     if status >= 400 and "__type" in payload:
         # The JavaScript SDK takes the error's name from this header before
         # the body (where it would otherwise find the numeric `code`).
-        headers["x-amzn-ErrorType"] = payload["__type"].rsplit("#", 1)[-1]
+        headers["x-amzn-ErrorType"] = payload["__type"]
     return Response(wire.encode(payload), status_code=status, media_type=wire.CONTENT_TYPE, headers=headers)
 
 

@@ -66,6 +66,24 @@ def _canonical_query(query: str) -> str:
 
 
 @functools.lru_cache(maxsize=256)
+def _signed_names(signed: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(name.strip().lower() for name in signed)
+
+
+def check_signed_headers(headers, signed_headers: list[str]) -> None:
+    """`host` and every `x-amz-*` header of the request must be signed
+    (docs/behaviour.md, "Signing"): an unsigned X-Amz-Target would let a
+    captured GetMLModel be replayed as a DeleteMLModel."""
+    signed = _signed_names(tuple(signed_headers))
+    if "host" not in signed:
+        raise errors.InvalidSignatureException("'Host' must be a signed header")
+    unsigned = sorted(name for name in headers if name.startswith("x-amz-") and name not in signed)
+    if unsigned:
+        raise errors.InvalidSignatureException(
+            f"There were headers present in the request which were not signed: {', '.join(unsigned)}")
+
+
+@functools.lru_cache(maxsize=256)
 def _signed_header_layout(signed: tuple[str, ...]) -> tuple[tuple[str, str, int], ...]:
     """(name as signed, lower-case name, times signed) per distinct signed
     header, in canonical order; every request of a client signs the same
@@ -206,8 +224,7 @@ class Authenticator:
         if service != SIGNING_SERVICE:
             raise errors.InvalidSignatureException(
                 f"Credential should be scoped to correct service: '{SIGNING_SERVICE}'.")
-        if "host" not in signed_headers:
-            raise errors.InvalidSignatureException("'Host' must be a signed header")
+        check_signed_headers(headers, signed_headers)
         amz_date = headers.get("x-amz-date")
         if not amz_date:
             raise errors.IncompleteSignatureException("Request must contain a valid X-Amz-Date header")

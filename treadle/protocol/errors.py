@@ -1,8 +1,10 @@
 """Service errors and their wire envelope (AWS JSON 1.1).
 
-Each error is named after a shape in the service model; botocore reads the
-`__type` after the last `#` as the error code and copies `message` (and
-`code`, where the shape has it) to the response.
+Each error is named after a shape in the service model. `__type` is the
+bare name (docs/behaviour.md, "Wire protocol and errors"): boto 2 picks its
+exception class by that name as it arrives, and botocore and the JavaScript
+SDKs read the name after an optional `namespace#` either way. botocore also
+copies `message` (and `code`, where the shape has it) to the response.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ class ServiceError(Exception):
     def body(self) -> dict:
         # The model caps ErrorMessage at 2048 characters.
         message = self.message if len(self.message) <= 2048 else self.message[:2045] + "..."
-        body = {"__type": f"com.amazonaws.machinelearning#{self.code}", "message": message}
+        body = {"__type": self.code, "message": message}
         if self.numeric_code is not None:
             body["code"] = self.numeric_code
         return body

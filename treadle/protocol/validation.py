@@ -14,12 +14,14 @@ from botocore.model import Shape
 from .errors import InvalidInputException
 from .service_model import operation_model
 
-# Treadle deliberately widens two patterns (spec Decisions 11 and 15): data
-# locations may also be file:// URIs below allowed directories, and the
-# real-time endpoint is this server's own http(s) URL, not an amazonaws.com one.
+# Treadle deliberately widens two patterns (docs/behaviour.md, "Data
+# locations" and "Real-time endpoints and Predict"): data locations may also
+# be file:// URIs below allowed directories, and the real-time endpoint is
+# this server's own http(s) URL, not an amazonaws.com one, or the bare
+# host[:port] that boto 2 sends.
 PATTERN_OVERRIDES = {
     "S3Url": r"(s3://([^/]+)(/.*)?)|(file://.+)",
-    "VipURL": r"https?://[^\s/?#]+(/[^\s]*)?",
+    "VipURL": r"(https?://[^\s/?#]+(/[^\s]*)?)|(([A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?)",
 }
 
 MAX_REPORTED = 3

@@ -32,6 +32,7 @@ from .store import db
 from .store.artifacts import open_artifacts
 from .store.credentials import CredentialStore
 from .store.entities import EntityStore
+from .store.models import load_model
 from .store.secrets import MasterKey
 
 log = logging.getLogger("treadle.api")
@@ -50,20 +51,10 @@ def build_services(settings: Settings, shared: SharedState | None = None) -> Ser
         artifacts=open_artifacts(settings.effective_artifacts_url),
         master_key=MasterKey.load(settings.data_dir),
     )
-    services.serving = LocalServing(entities, load_model=_model_loader(services),
-                                    peak_rps=settings.peak_requests_per_second, shared=shared)
+    services.serving = LocalServing(
+        entities, load_model=lambda account, entity: load_model(services.artifacts, entity),
+        peak_rps=settings.peak_requests_per_second, shared=shared)
     return services
-
-
-def _model_loader(services: Services):
-    from .learning import MLModelArtifact
-
-    def load(account, entity):
-        key = entity.document.get("_model")
-        if not key:
-            raise RuntimeError(f"MLModel {entity.entity_id} has no trained model")
-        return MLModelArtifact.from_bytes(services.artifacts.get(key))
-    return load
 
 
 def _mount_waiting_endpoints(services: Services, job=None, status=None) -> None:

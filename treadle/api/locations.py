@@ -45,11 +45,22 @@ def check_location(member: str, uri: str, access: data_locations.Confinement, ou
             _check_output_key(member, key)
         return
     if uri.startswith("file://"):
-        local_path(uri, access)
+        path = local_path(uri, access)
         if output:
             _check_output_key(member, urlsplit(uri).path)
+            _check_output_folder(member, uri, path)
         return
     raise InvalidInputException(f"{member} must be an s3:// or file:// URI")
+
+
+def _check_output_folder(member: str, uri: str, path: Path) -> None:
+    """Output goes below the folder `path`: none of it may be a file."""
+    for folder in (path, *path.parents):
+        if folder.is_file():
+            shown = "it" if folder == path else folder.as_uri()
+            raise InvalidInputException(f"{member} {uri} must name a folder, but {shown} is a file")
+        if folder.is_dir():
+            return
 
 
 def _check_output_key(member: str, key: str) -> None:

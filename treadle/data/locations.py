@@ -111,7 +111,10 @@ def local_path(uri: str, allowed) -> Path:
         # the path used (a file:// name spells these %3F and %23).
         raise LocationError(f"{uri} must not contain '?' or '#'")
     parts = urlsplit(uri)
-    path = Path(unquote(parts.path)).resolve()
+    text = unquote(parts.path)
+    if "\x00" in text:
+        raise LocationError(f"{uri} must not contain a NUL character (%00)")
+    path = Path(text).resolve()
     if not _inside(path, access.allowed):
         raise LocationError(f"{uri} is outside the local paths this server allows")
     if access.reserves(str(path)):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from treadle.data.values import BINARY_FALSE, BINARY_TRUE, is_number
 TYPES = ("BINARY", "CATEGORICAL", "NUMERIC", "TEXT")
 UNSUPPORTED_TYPES = ("WEIGHTED_INT_SEQUENCE", "WEIGHTED_STRING_SEQUENCE")
 MAX_ATTRIBUTES = 1000
+MAX_SAMPLED_LINE = 102400  # bytes: the records reader rejects longer records
 
 # Documented spelling first; the legacy spellings only ever appeared in API
 # reference text, but users copy from there, so both are accepted.
@@ -224,13 +224,36 @@ def _looks_like_header(first: Sequence[str], rest: Sequence[Sequence[str]], type
     return not any(cells[i] in {row[i].strip() for row in rest if i < len(row)} for i in range(len(cells)))
 
 
+def _csv_row(line: str | bytes) -> list[str] | None:
+    """One sampled line as CSV cells, or None for a line the records reader
+    would reject anyway (too long, not UTF-8, a stray carriage return or a
+    NUL, malformed quoting), so that such lines cannot decide the schema."""
+    if isinstance(line, bytes):
+        if len(line) > MAX_SAMPLED_LINE:
+            return None
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    line = line.removesuffix("\n").removesuffix("\r")
+    if len(line) > MAX_SAMPLED_LINE or "\r" in line or "\n" in line or "\x00" in line:
+        return None
+    try:
+        return next(csv.reader([line], strict=True), None)
+    except csv.Error:
+        return None
+
+
 def _rows(sample) -> list[list[str]]:
     items = list(sample)
     if items and isinstance(items[0], (str, bytes)):
-        text = "\n".join(
-            (i.decode("utf-8", "replace") if isinstance(i, bytes) else i).rstrip("\r\n") for i in items
-        )
-        return [row for row in csv.reader(io.StringIO(text)) if row]
+        rows = [row for row in map(_csv_row, items) if row]
+        # A few bad lines are rejected records; mostly bad lines mean the
+        # data is not CSV text at all (a binary file, another encoding).
+        if len(rows) * 2 <= len(items):
+            raise SchemaError(f"{len(items) - len(rows)} of the {len(items)} sampled lines are not CSV records "
+                              "of UTF-8 text ending in \\n or \\r\\n: is this a CSV file?")
+        return rows
     return [[str(v) for v in row] for row in items]
 
 

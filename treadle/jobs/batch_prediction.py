@@ -22,7 +22,6 @@ from ..data.schema import parse_schema
 from ..learning import prediction_strings
 from .context import JobContext, JobFailed
 from .datasource import read_datasource
-from .training import load_model
 
 # Amazon ML's files quote nothing that needs no quoting; Arrow writes those
 # fast. A chunk with a tag or label that needs quotes goes through `csv`.
@@ -121,7 +120,7 @@ def run(ctx: JobContext) -> dict:
     doc = ctx.document
     model_entity = ctx.input("MLModel", doc["MLModelId"])
     datasource = ctx.input("DataSource", doc["BatchPredictionDataSourceId"])
-    model = load_model(ctx, model_entity)
+    model = ctx.model(model_entity)
     schema = parse_schema(datasource.document["_schema"])
     train_schema = parse_schema(model_entity.document["_schema_used"])
     if schema.target is not None and schema.target != train_schema.target:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from ..config import Settings
 from ..store.artifacts import ArtifactStore
 from ..store.entities import Entity, EntityStore
+from ..store.models import ModelUnavailable, fail_model, load_model
 from ..store.secrets import MasterKey
 
 
@@ -58,6 +59,15 @@ class JobContext:
     def log(self, message: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.lines.append(f"{stamp} {message}")
+
+    def model(self, entity: Entity):
+        """The trained model of an MLModel this job uses. One that cannot be
+        used fails its MLModel too (docs/behaviour.md, "Jobs")."""
+        try:
+            return load_model(self.artifacts, entity)
+        except ModelUnavailable as error:
+            fail_model(self.entities, entity.account, entity.entity_id, str(error))
+            raise JobFailed(f"MLModel {entity.entity_id} cannot be used: {error}")
 
     def input(self, kind: str, entity_id: str) -> Entity:
         entity = self.entities.get(self.account, kind, entity_id)

@@ -11,7 +11,7 @@ from ..learning.metrics import (BASELINE_AUC, BinaryScores, ConfusionMatrix, Reg
                         performance_metrics)
 from .context import JobContext, JobFailed, json_bytes
 from .datasource import read_datasource
-from .training import Labels, datasource_statistics, load_model, row_weights
+from .training import Labels, datasource_statistics, row_weights
 
 INSIGHT_POINTS = 1000  # ROC points and threshold table kept for the console
 
@@ -67,7 +67,7 @@ def run(ctx: JobContext) -> dict:
     model_entity = ctx.input("MLModel", doc["MLModelId"])
     eval_ds = ctx.input("DataSource", doc["EvaluationDataSourceId"])
     train_ds = ctx.input("DataSource", model_entity.document["TrainingDataSourceId"])
-    model = load_model(ctx, model_entity)
+    model = ctx.model(model_entity)
     model_type = model.model_type
     train_schema = parse_schema(model_entity.document["_schema_used"])
     eval_schema = parse_schema(eval_ds.document["_schema"])

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from ..store.entities import EntityStore, now
+from ..store.entities import EntityStore, mark_failed, now
 from ..store.tables import jobs
 
 
@@ -34,15 +34,6 @@ def dependencies(kind: str, doc: dict) -> list[tuple[str, str, str]]:
         return [("MLModel", doc["MLModelId"], "MLModel"),
                 ("DataSource", doc["BatchPredictionDataSourceId"], "batch prediction datasource")]
     return []
-
-
-def mark_failed(doc: dict, message: str) -> None:
-    """Fail an entity's document in place; an endpoint created while the
-    model was training fails with it rather than waiting for ever."""
-    doc.update(Status="FAILED", Message=message[:10240], FinishedAt=now())
-    endpoint = doc.get("EndpointInfo")
-    if endpoint and endpoint.get("EndpointStatus") == "UPDATING":
-        doc["EndpointInfo"] = {**endpoint, "EndpointStatus": "FAILED"}
 
 
 class JobQueue:

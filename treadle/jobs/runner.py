@@ -65,7 +65,12 @@ class _JobContext(multiprocessing.context.SpawnContext):
 
 
 def _worker_init() -> None:
+    from ..logs import configure
+
     die_with_parent()
+    # A job's own account of itself goes to the object's log; the server's
+    # log gets only what the operator must see (internal errors).
+    configure("WARNING")
 
 
 def job_executor(max_workers: int) -> cf.ProcessPoolExecutor:

@@ -21,14 +21,11 @@ from ..learning import (FeaturePipeline, MLModelArtifact, NumericSummary, Recipe
 from ..learning.columns import ColumnMap
 from ..learning.compatibility import check_target
 from ..learning.sgd import MAX_CLASSES, SGDConfig, SGDTrainer
+from ..store.models import save_model
 from .context import DEFAULTS, JobContext, JobFailed
 from .datasource import read_datasource
 from .feature_cache import FeatureCache, RecordSpool, Rows
 from .pipelining import ordered_map, prefetch
-
-
-def model_key(account: str, model_id: str) -> str:
-    return f"models/{account}/{model_id}.model"
 
 
 def datasource_statistics(ctx: JobContext, datasource) -> dict:
@@ -251,23 +248,14 @@ def run(ctx: JobContext) -> dict:
     model, prune = build_model(trained, pipeline, labels=labels.classes or None, max_size_bytes=max_size,
                                summary={"training_datasource": datasource.entity_id, "records": cache.rows,
                                         "target": target.to_dict()})
-    blob = model.to_bytes()
-    ctx.artifacts.put(model_key(ctx.account, doc["MLModelId"]), blob)
+    saved = save_model(ctx.artifacts, ctx.account, doc["MLModelId"], model)
     for line in training_log(config, trained, prune, max_size, invalid_records=records.rejections.count):
         ctx.log(line)
     fields = {
-        "SizeInBytes": len(blob),
-        "_model": model_key(ctx.account, doc["MLModelId"]),
+        **saved,
         "_recipe_used": recipe_text,
         "_schema_used": schema_text,
     }
     if model_type == "BINARY":
         fields[DEFAULTS] = {"ScoreThreshold": 0.5}  # Decision 9
     return fields
-
-
-def load_model(ctx: JobContext, model_entity) -> MLModelArtifact:
-    key = model_entity.document.get("_model")
-    if not key:
-        raise JobFailed(f"MLModel {model_entity.entity_id} has no trained model")
-    return MLModelArtifact.from_bytes(ctx.artifacts.get(key))

@@ -7,16 +7,17 @@ import functools
 import logging
 import time
 import traceback
+import uuid
 
 from ..api.common import log_key
 from ..config import Settings
 from ..store import db
 from ..store.artifacts import open_artifacts
-from ..store.entities import EntityStore, now
+from ..store.entities import EntityStore, mark_failed, now
 from ..store.secrets import MasterKey
 from .context import DEFAULTS, JobContext, JobFailed
 from .kinds import JOB_FUNCTIONS
-from .queue import JobQueue, JobRef, mark_failed
+from .queue import JobQueue, JobRef
 
 log = logging.getLogger("treadle.jobs")
 
@@ -44,9 +45,16 @@ def run_job(settings: Settings, job: JobRef) -> str:
         status, message = "COMPLETED", None
     except JobFailed as failure:
         status, message = "FAILED", str(failure)
-    except Exception as error:  # a bug, not bad input: keep the details in the log
-        ctx.log("internal error:\n" + traceback.format_exc())
-        status, message = "FAILED", f"Internal error while processing this {job.kind}: {type(error).__name__}: {error}"
+    except Exception:
+        # A bug, not bad input. The details (a traceback, server paths) go
+        # to the server's log only: the object's log and Message are the
+        # user's, and name just the reference to look it up by.
+        reference = uuid.uuid4().hex[:12]
+        log.error("job %s %s of account %s failed (reference %s):\n%s", job.kind, job.entity_id, job.account,
+                  reference, traceback.format_exc())
+        ctx.log(f"internal error (reference {reference})")
+        status, message = "FAILED", (f"Internal error while processing this {job.kind} (reference {reference}; "
+                                     "the server's log has the details)")
     compute_ms = int(round((time.process_time() - cpu_started) * 1000))
     ctx.log(f"job finished: {status}" + (f": {message}" if message else "") + f" (compute time {compute_ms} ms)")
     artifacts.put(log_key(job.account, job.kind, job.entity_id), ("\n".join(ctx.lines) + "\n").encode())

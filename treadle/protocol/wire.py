@@ -33,6 +33,10 @@ def parse_body(body: bytes):
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise errors.SerializationException(f"The request body is not valid JSON: {error}")
+    except ValueError:
+        # Python refuses integers of more than 4,300 digits; no member of
+        # the service model holds one.
+        raise errors.SerializationException("The request body holds a number with too many digits")
     except RecursionError:
         raise errors.SerializationException("The request body is nested too deeply")
 

@@ -13,6 +13,7 @@ reach this one too.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,8 +22,10 @@ from typing import Callable, Protocol
 
 from ..protocol import errors
 from ..store.entities import UNCHANGED, EntityStore
+from ..store.models import ModelUnavailable, fail_model
 from .shared import SharedState, endpoint_key
 
+log = logging.getLogger("treadle.serving")
 MAX_RECORD_BYTES = 100 * 1024
 REFRESH_SECONDS = 2.0
 
@@ -100,8 +103,15 @@ class LocalServing:
             return info
         try:
             self._load(account, entity, generation)
-        except Exception as error:
-            return self._settle(account, model_id, "FAILED", f"The endpoint could not load the model: {error}")
+        except ModelUnavailable as error:
+            fail_model(self.entities, account, model_id, str(error))
+            self.shared.changed()
+            return dict(self.entities.get(account, "MLModel", model_id).document.get("EndpointInfo") or {})
+        except Exception:
+            log.exception("loading MLModel %s of account %s for its endpoint", model_id, account)
+            return self._settle(account, model_id, "FAILED",
+                                "The endpoint could not load the model (an internal error; the server's log has "
+                                "the details)")
         info = self._settle(account, model_id, "READY")
         if info.get("EndpointStatus") != "READY":
             self._drop(account, model_id)

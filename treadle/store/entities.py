@@ -56,6 +56,15 @@ def now() -> float:
     return round(time.time(), 3)
 
 
+def mark_failed(doc: dict, message: str) -> None:
+    """Fail an entity's document in place; an endpoint created while the
+    model was training fails with it rather than waiting for ever."""
+    doc.update(Status="FAILED", Message=message[:10240], FinishedAt=now())
+    endpoint = doc.get("EndpointInfo")
+    if endpoint and endpoint.get("EndpointStatus") == "UPDATING":
+        doc["EndpointInfo"] = {**endpoint, "EndpointStatus": "FAILED"}
+
+
 @dataclass
 class Entity:
     account: str

@@ -13,13 +13,14 @@ import uuid
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
 
 from .api.common import log_key
 from .api.context import Call, Services
 from .api.operations import OPERATIONS
 from .config import Settings
+from .console.routes import console_app
 from .jobs.runner import LocalJobRunner
 from .logs import RequestLog
 from .metrics import Metrics
@@ -114,7 +115,7 @@ class _App(Starlette):
         self._api = api
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope["path"].startswith("/console/"):
             await self._api(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
@@ -274,7 +275,10 @@ def create_app(settings: Settings, services: Services | None = None, group=None,
             if runner is not None:
                 runner.stop()
 
+    console = console_app(services, anonymous=settings.auth == "none")
     routes = [
+        Route("/", lambda request: RedirectResponse("/console/objects", status_code=303), methods=["GET"]),
+        Mount("/console", console),
         Route("/health", health, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),
         Route("/logs/{account}/{kind}/{entity_id}", logs, methods=["GET"]),

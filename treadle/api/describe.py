@@ -77,19 +77,17 @@ def _conditions(column_name: str, params: dict) -> list:
     return conditions
 
 
-def _fingerprint(call: Call, kind: str, params: dict) -> str:
-    query = {k: params.get(k) for k in ("FilterVariable", "SortOrder", *COMPARATORS)}
-    return hashlib.sha256(json.dumps([call.account, kind, query], sort_keys=True).encode()).hexdigest()[:32]
+def _fingerprint(call: Call, kinds: tuple[str, ...], query: dict) -> str:
+    return hashlib.sha256(json.dumps([call.account, list(kinds), query], sort_keys=True).encode()).hexdigest()[:32]
 
 
-def _encode_token(call: Call, kind: str, params: dict, last_value, last_pk: int) -> str:
-    body = json.dumps({"q": _fingerprint(call, kind, params), "v": last_value, "pk": last_pk},
-                      separators=(",", ":"))
+def _encode_token(call: Call, fingerprint: str, last_value, last_pk: int) -> str:
+    body = json.dumps({"q": fingerprint, "v": last_value, "pk": last_pk}, separators=(",", ":"))
     signature = call.services.master_key.sign("describe\n" + body)
     return base64.urlsafe_b64encode(f"{body}\n{signature}".encode()).decode()
 
 
-def _decode_token(call: Call, kind: str, params: dict, token: str):
+def _decode_token(call: Call, fingerprint: str, token: str):
     # Signed and bound to the caller's account and query: a token cannot be
     # forged, or replayed by another account or with another filter.
     try:
@@ -99,7 +97,7 @@ def _decode_token(call: Call, kind: str, params: dict, token: str):
     if not call.services.master_key.verify("describe\n" + body, signature):
         raise errors.InvalidInputException("NextToken is not a token this server issued")
     data = json.loads(body)
-    if data["q"] != _fingerprint(call, kind, params):
+    if data["q"] != fingerprint:
         raise errors.InvalidInputException("NextToken belongs to a different Describe request")
     return data["v"], data["pk"]
 
@@ -110,28 +108,41 @@ def describe(call: Call, kind: str, params: dict, entry) -> dict:
     if used and not variable:
         raise errors.InvalidInputException(f"{used[0]} needs a FilterVariable to compare against")
     column_name = FILTER_COLUMNS[variable] if variable else "created_at"
+    where = _conditions(column_name, params) if variable else []
+    query = {k: params.get(k) for k in ("FilterVariable", "SortOrder", *COMPARATORS)}
+    rows, token = page_of(call, (kind,), column_name, where, query, descending=params.get("SortOrder") == "dsc",
+                          limit=params.get("Limit", DEFAULT_LIMIT), token=params.get("NextToken"),
+                          with_deleted=variable == "Status")
+    result = {"Results": [entry(call, row) for row in rows]}
+    if token:
+        result["NextToken"] = token
+    return result
+
+
+def page_of(call: Call, kinds: tuple[str, ...], column_name: str, where: list, query: dict, *,
+            descending: bool, limit: int, token: str | None, with_deleted: bool):
+    """One page of the account's objects of `kinds` matching `where`,
+    sorted by `column_name` (then creation order), and the token of the next
+    page. `query` describes the request, binding its tokens to it. Deleted
+    objects are listed only `with_deleted` (a filter on Status)."""
     column = entities.c[column_name]
     sort_key = column if column_name in TIME_COLUMNS else sa.func.coalesce(column, "")
-    where = _conditions(column_name, params) if variable else []
-    if variable != "Status":
-        # Deleted objects are listed only when the caller filters on Status.
+    where = list(where)
+    if not with_deleted:
         where.append(entities.c.status != "DELETED")
-    descending = params.get("SortOrder") == "dsc"
-    if params.get("NextToken"):
-        last_value, last_pk = _decode_token(call, kind, params, params["NextToken"])
+    fingerprint = _fingerprint(call, kinds, query)
+    if token:
+        last_value, last_pk = _decode_token(call, fingerprint, token)
         if descending:
             where.append(sa.or_(sort_key < last_value, sa.and_(sort_key == last_value, entities.c.pk < last_pk)))
         else:
             where.append(sa.or_(sort_key > last_value, sa.and_(sort_key == last_value, entities.c.pk > last_pk)))
     order = [sort_key.desc(), entities.c.pk.desc()] if descending else [sort_key.asc(), entities.c.pk.asc()]
-    limit = params.get("Limit", DEFAULT_LIMIT)
-    rows = call.entities.query(call.account, kind, where, order, limit + 1)
-    result = {"Results": [entry(call, row) for row in rows[:limit]]}
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        value = _column_value(last, column_name)
-        result["NextToken"] = _encode_token(call, kind, params, value, last.pk)
-    return result
+    rows = call.entities.query(call.account, kinds, where, order, limit + 1)
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], _encode_token(call, fingerprint, _column_value(last, column_name), last.pk)
 
 
 def _column_value(entity, column_name: str):

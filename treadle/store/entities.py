@@ -111,9 +111,9 @@ class EntityStore:
                 row = c.execute(query).first()
         return _row_to_entity(row) if row else None
 
-    def query(self, account: str, kind: str, where: Iterable, order_by: list, limit: int) -> list[Entity]:
+    def query(self, account: str, kinds: Iterable[str], where: Iterable, order_by: list, limit: int) -> list[Entity]:
         statement = (sa.select(entities)
-                     .where(entities.c.account == account, entities.c.kind == kind, *where)
+                     .where(entities.c.account == account, entities.c.kind.in_(list(kinds)), *where)
                      .order_by(*order_by).limit(limit))
         with self.reader.connect() as c:
             return [_row_to_entity(row) for row in c.execute(statement)]

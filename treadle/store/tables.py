@@ -74,3 +74,16 @@ databases = sa.Table(
     sa.Column("url_sealed", sa.Text, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
 )
+
+# Console sign-ins. The cookie holds a random token; only its SHA-256 is
+# kept, so the table alone cannot be used to take over a session.
+console_sessions = sa.Table(
+    "console_sessions", metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("account", sa.String(12), nullable=False),
+    sa.Column("user_name", sa.String(128), nullable=False),
+    sa.Column("access_key_id", sa.String(32), nullable=True),  # None: --auth none
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+)

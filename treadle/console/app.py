@@ -68,7 +68,7 @@ class FormError(Exception):
 
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                             trim_blocks=True, lstrip_blocks=True)
     env.filters["when"] = _when
     env.filters["number"] = lambda value: "" if value is None else f"{value:,}"
     env.filters["quote"] = lambda value: quote(str(value), safe="")

@@ -215,7 +215,7 @@ class Bench:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         created = self.treadle_cli("credentials", "create", "--user", "bench")
-        values = dict(line.split("=", 1) for line in created.stdout.split())
+        values = dict(line.removeprefix("export ").split("=", 1) for line in created.stdout.splitlines())
         self.keys = {"access_key_id": values["AWS_ACCESS_KEY_ID"],
                      "secret_access_key": values["AWS_SECRET_ACCESS_KEY"], "region": "us-east-1"}
         self.server, self.server_log = self.spawn("treadle", [

@@ -88,7 +88,7 @@ class Server:
             args += ["--account", account]
         done = treadle(*args)
         assert done.returncode == 0, done.stderr
-        values = dict(line.split("=", 1) for line in done.stdout.split())
+        values = dict(line.removeprefix("export ").split("=", 1) for line in done.stdout.splitlines())
         account_line = done.stderr.strip().splitlines()[-1]
         return Keys(values["AWS_ACCESS_KEY_ID"], values["AWS_SECRET_ACCESS_KEY"],
                     account_line.split()[2].rstrip(","), user)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 
 from .config import DEFAULT_PORT, Settings, default_data_dir, is_loopback
@@ -62,8 +63,10 @@ def credentials(args) -> int:
         except ValueError as error:
             print(f"treadle: {error}", file=sys.stderr)
             return 2
-        print(f"AWS_ACCESS_KEY_ID={key.access_key_id}")
-        print(f"AWS_SECRET_ACCESS_KEY={key.secret_access_key}")
+        # `export` lines, so that `eval "$(treadle credentials create ...)"`
+        # hands the key to the programs the shell starts afterwards.
+        print(f"export AWS_ACCESS_KEY_ID={shlex.quote(key.access_key_id)}")
+        print(f"export AWS_SECRET_ACCESS_KEY={shlex.quote(key.secret_access_key)}")
         print(f"# account {key.account}, user {key.arn}", file=sys.stderr)
     elif args.action == "list":
         for row in store.list():
@@ -126,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("credentials", help="manage access keys")
     p.set_defaults(func=credentials)
     actions = p.add_subparsers(dest="action", required=True)
-    c = actions.add_parser("create", help="create an access key; prints AWS_ACCESS_KEY_ID=... lines")
+    c = actions.add_parser("create", help="create an access key; prints export AWS_ACCESS_KEY_ID=... lines for eval")
     _common(c)
     c.add_argument("--user", required=True)
     c.add_argument("--account", default=None, help="12-digit account id (default: the user's, else a new one)")

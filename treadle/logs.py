@@ -50,8 +50,11 @@ def configure(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # uvicorn's own access log would duplicate our per-request line.
+    # uvicorn's own access log would duplicate our per-request line, and
+    # Alembic's start-up lines (its dialect, "non-transactional DDL") say
+    # nothing an operator can act on.
     logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
     # The lines carry none of the caller's file and line, thread, process
     # or multiprocessing names; not collecting them (logging's documented
     # switches) spares a stack walk and three look-ups per request line.

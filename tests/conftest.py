@@ -1,6 +1,9 @@
+import os
+
 import pytest
 
-from support import S3Server, Server, drop_postgres_database, postgres_database
+from support import (CHROMIUM, CHROMIUM_ARGS, S3Server, Server, drop_postgres_database, postgres_database,
+                     service_missing)
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +55,19 @@ def fresh_server(tmp_path_factory, s3):
         server.stop()
         if server.database_url:
             drop_postgres_database(server.database_url)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, driven by Playwright (browsers cannot be
+    downloaded here, so Playwright drives the system's executable)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as error:
+        service_missing("Playwright", str(error))
+    if not os.path.exists(CHROMIUM):
+        service_missing("Chromium", f"{CHROMIUM} does not exist (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -20,6 +20,14 @@ PG_ADMIN_URL = os.environ.get("TREADLE_TEST_PG", "postgresql://postgres@127.0.0.
 MYSQL_URL = os.environ.get("TREADLE_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test")
 
 
+CHROMIUM = os.environ.get("TREADLE_TEST_CHROMIUM", "/usr/bin/chromium")
+# As a closed network wants it: no sandbox (tests run as root), and none of
+# Chromium's own calls home, which this machine would refuse one by one.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = Path(os.environ.get("TREADLE_SCREENSHOTS", "/tmp/treadle-screenshots"))
+
+
 def service_missing(name: str, reason: str):
     """Skip where a service is absent; fail when CI requires every service."""
     message = f"{name} is not available: {reason}"
@@ -176,6 +184,36 @@ class S3Server:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=10)
+
+
+class ConsoleSession:
+    """A signed-in console user over plain HTTP (no browser): keeps the
+    session cookie and sends each form with the page's CSRF token."""
+
+    def __init__(self, server: "Server", keys: "Keys | None" = None):
+        import requests
+
+        self.server = server
+        self.http = requests.Session()
+        self.http.headers["Origin"] = server.url
+        if keys is not None:
+            response = self.http.post(server.url + "/console/signin", timeout=30, data={
+                "access_key_id": keys.access_key_id, "secret_access_key": keys.secret_access_key})
+            assert response.url.endswith("/console/objects"), response.text
+
+    def get(self, path: str, **kwargs):
+        return self.http.get(self.server.url + path, timeout=30, **kwargs)
+
+    def csrf(self, path: str = "/console/objects") -> str:
+        import re
+
+        match = re.search(r'name="csrf" value="([^"]+)"', self.get(path).text)
+        assert match, f"no CSRF token on {path}"
+        return match.group(1)
+
+    def post(self, path: str, data: dict, csrf_from: str | None = None, **kwargs):
+        data = {"csrf": self.csrf(csrf_from or path.rsplit("/", 1)[0]), **data}
+        return self.http.post(self.server.url + path, data=data, timeout=60, **kwargs)
 
 
 def wait_for(predicate, timeout: float = 60, interval: float = 0.1, message: str = "condition"):

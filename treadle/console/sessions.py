@@ -26,10 +26,12 @@ from ..store.tables import console_sessions
 
 COOKIE = "treadle_console"
 SESSION_SECONDS = 12 * 3600
-# Failed sign-ins tolerated per access key id (and per client address) in a
-# window before further tries are refused for the rest of it: enough for
-# typing mistakes, far too few to guess a 40-character secret.
-MAX_FAILURES = 5
+# Failed sign-ins tolerated in a window, per access key id and per client
+# address, before further tries are refused for the rest of it: enough for
+# typing mistakes (an address may be shared by many people), far too few to
+# guess a 40-character secret.
+MAX_FAILURES_PER_KEY = 5
+MAX_FAILURES_PER_CLIENT = 30
 FAILURE_WINDOW = 60.0
 
 
@@ -64,8 +66,9 @@ class SessionStore:
     # -- signing in ----------------------------------------------------------
     def sign_in(self, access_key_id: str, secret: str, client: str) -> tuple[str, Session]:
         """Check the credentials; a new session and the cookie's token."""
-        for key in (f"key:{access_key_id}", f"client:{client}"):
-            if self._throttled(key):
+        for key, limit in ((f"key:{access_key_id}", MAX_FAILURES_PER_KEY),
+                           (f"client:{client}", MAX_FAILURES_PER_CLIENT)):
+            if self._throttled(key, limit):
                 raise SignInRefused("Too many failed sign-ins; wait a minute and try again")
         found = self.credentials.lookup(access_key_id.strip()) if access_key_id.strip() else None
         # Compared as bytes in constant time; an unknown key id costs the same.
@@ -91,12 +94,12 @@ class SessionStore:
                 access_key_id=access_key_id, csrf_token=csrf, created_at=stamp, expires_at=session.expires_at))
         return token, session
 
-    def _throttled(self, key: str) -> bool:
+    def _throttled(self, key: str, limit: int) -> bool:
         now = time.monotonic()
         with self._lock:
             recent = [t for t in self._failures.get(key, ()) if now - t < FAILURE_WINDOW]
             self._failures[key] = recent
-            return len(recent) >= MAX_FAILURES
+            return len(recent) >= limit
 
     def _failed(self, key: str) -> None:
         with self._lock:

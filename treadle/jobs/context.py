@@ -3,6 +3,7 @@ Dask worker): the entity, the stores, and a log."""
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -58,6 +59,18 @@ class JobContext:
     def log(self, message: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.lines.append(f"{stamp} {message}")
+
+    def scratch(self, prefix: str) -> tempfile.TemporaryDirectory:
+        """A temporary folder of this job's own in the server's scratch
+        space, which the server empties when it starts: what a killed job
+        leaves there does not outlive the next start."""
+        return tempfile.TemporaryDirectory(prefix=prefix, dir=self.scratch_root)
+
+    @property
+    def scratch_root(self) -> str:
+        root = self.settings.scratch_dir
+        root.mkdir(parents=True, exist_ok=True)
+        return str(root)
 
     def input(self, kind: str, entity_id: str) -> Entity:
         entity = self.entities.get(self.account, kind, entity_id)

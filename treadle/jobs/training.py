@@ -4,7 +4,6 @@ cap and save the model artifact."""
 from __future__ import annotations
 
 import json
-import tempfile
 import zlib
 
 import numpy as np
@@ -200,7 +199,7 @@ def run(ctx: JobContext) -> dict:
     labels = Labels(model_type, schema)
     fitter = FeaturePipeline(recipe).fitter()
     seed = zlib.crc32(doc["MLModelId"].encode())
-    work = tempfile.TemporaryDirectory(prefix="treadle-training-")
+    work = ctx.scratch("training-")
     cache = None
     try:
         spool = RecordSpool(work.name)

@@ -12,6 +12,8 @@ import pytest
 
 from learning_data import schema, write_dataset
 from support import settle, unique, wait_for
+from treadle.data import locations
+from treadle.data.locations import Confinement, LocationError
 from treadle.store import db
 from treadle.store.entities import EntityStore
 from treadle.store.tables import jobs
@@ -143,3 +145,31 @@ def test_a_retried_batch_prediction_replaces_its_own_files(fresh_server, tmp_pat
     assert again["Status"] == "COMPLETED", again.get("Message")
     lines = gzip.decompress(result.read_bytes()).decode().split("\n")
     assert len(lines) == ROWS + 2  # the header, every record, and the last line's end
+
+
+def test_a_failed_write_leaves_nothing_behind(tmp_path, s3, monkeypatch):
+    """Neither a temporary file beside a file:// target nor an unfinished
+    multipart upload in a bucket."""
+    access = Confinement((tmp_path,))
+    with pytest.raises(LocationError):
+        locations.write_file(tmp_path, (tmp_path / "out" / "result.gz").as_uri(), access)  # a folder: no copy
+    assert not list((tmp_path / "out").iterdir())
+
+    for key, value in s3.env.items():
+        monkeypatch.setenv(key, value)
+    locations.s3_client.cache_clear()
+    try:
+        bucket = unique("out").lower()
+        s3.client().create_bucket(Bucket=bucket)
+        big = tmp_path / "big.gz"
+        big.write_bytes(b"\0" * (9 << 20))  # past the transfer manager's 8 MB multipart threshold
+
+        def refuse(**kwargs):
+            raise ConnectionError("the connection dropped")
+        locations.s3_client().meta.events.register("before-call.s3.UploadPart", refuse)
+        with pytest.raises(LocationError):
+            locations.write_file(big, f"s3://{bucket}/out/result.gz", access)
+        assert not s3.client().list_multipart_uploads(Bucket=bucket).get("Uploads")
+        assert not s3.client().list_objects_v2(Bucket=bucket).get("Contents")
+    finally:
+        locations.s3_client.cache_clear()

@@ -1,6 +1,8 @@
 """Shared helpers for tests that drive real servers over HTTP."""
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import socket
 import subprocess
@@ -34,6 +36,42 @@ def service_missing(name: str, reason: str):
     if REQUIRE_SERVICES:
         pytest.fail(message + " (TREADLE_REQUIRE_SERVICES=1)")
     pytest.skip(message)
+
+
+@contextlib.contextmanager
+def small_disk(path: Path, size: str):
+    """A tmpfs of `size` mounted at `path` for the test's duration: a disk
+    that can really fill up. Mounting needs root (CI runs as root); where it
+    is refused the test is skipped, or failed under TREADLE_REQUIRE_SERVICES=1."""
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                              capture_output=True, text=True, timeout=30)
+        reason = done.stderr.strip() or f"mount exited with {done.returncode}"
+    except OSError as error:
+        done, reason = None, str(error)
+    if done is None or done.returncode != 0:
+        service_missing("A tmpfs mount", reason)
+    try:
+        yield path
+    finally:
+        # Lazily: a server that failed to stop may still hold files there.
+        subprocess.run(["umount", "--lazy", str(path)], capture_output=True, timeout=30)
+
+
+def fill(folder: Path) -> Path:
+    """Write a file in `folder` until its disk is full; deleting it frees the space."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        block = b"\0" * (1 << 16)
+        while True:
+            os.write(fd, block)
+    except OSError as error:
+        assert error.errno == errno.ENOSPC, error
+    finally:
+        os.close(fd)
+    return filler
 
 
 def free_port() -> int:
@@ -235,7 +273,6 @@ def signed_post(url: str, keys: "Keys | None", operation: str, body: bytes, *, r
                 extra_headers=None, target_prefix="AmazonML_20141212", timeout=10):
     """POST a request signed with botocore's SigV4 signer (optionally at a
     chosen time), returning (status, parsed JSON body or raw bytes)."""
-    import datetime as dt
     import json
     from unittest import mock
 

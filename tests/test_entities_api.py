@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from botocore.exceptions import ClientError
 
-from support import unique, wait_for
+from support import unique
 
 
 def error_code(excinfo) -> str:

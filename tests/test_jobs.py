@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 import sqlalchemy as sa
 
-from support import unique, wait_for
+from support import Server, unique, wait_for
 from treadle.store import db
 from treadle.store.entities import EntityStore
 from treadle.store.tables import jobs
@@ -99,6 +99,51 @@ def test_jobs_left_running_by_a_crash_are_rerun_or_failed(fresh_server, backend)
     assert "tried 3 times" in spent["Message"] and "stopped" in spent["Message"]
 
 
+def test_a_retry_appends_to_the_log_under_an_attempt_heading(fresh_server):
+    server = fresh_server("--jobs", "1")
+    ml = server.client()
+    logged, unlogged = unique("ds"), unique("ds")
+    for ds_id in (logged, unlogged):
+        ml.create_data_source_from_s3(DataSourceId=ds_id, DataSpec={"DataLocationS3": "s3://b/k.csv"})
+    first = urllib.request.urlopen(settled(ml, ml.get_data_source, "DataSourceId", logged)["LogUri"],
+                                   timeout=10).read().decode()
+    settled(ml, ml.get_data_source, "DataSourceId", unlogged)
+    server.stop(kill=True)
+    # An attempt killed before its end writes no log.
+    (server.data_dir / "artifacts" / "logs" / "111111111111" / "DataSource" / f"{unlogged}.log").unlink()
+    for ds_id in (logged, unlogged):
+        _simulate_crash(server, "111111111111", "DataSource", ds_id, attempts=1)
+    server.restart()
+    ml = server.client()
+    log = urllib.request.urlopen(settled(ml, ml.get_data_source, "DataSourceId", logged)["LogUri"],
+                                 timeout=10).read().decode()
+    assert log.startswith(first)
+    assert log[len(first):].startswith("--- attempt 2 ---\n")
+    assert "job started (attempt 2)" in log[len(first):]
+    log = urllib.request.urlopen(settled(ml, ml.get_data_source, "DataSourceId", unlogged)["LogUri"],
+                                 timeout=10).read().decode()
+    assert log.startswith("--- attempt 2 ---\n") and log.count("job started") == 1
+
+
+def test_scratch_is_swept_at_start_up_but_never_under_a_running_server(fresh_server):
+    server = fresh_server()
+    server.stop()
+    scratch = server.data_dir / "scratch"
+    (scratch / "training-left").mkdir(parents=True, exist_ok=True)
+    (scratch / "training-left" / "bucket-0.npy").write_bytes(b"x" * 1000)
+    (scratch / "spill.csv").write_text("a,b\n")
+    server.start()
+    assert scratch.is_dir() and not list(scratch.iterdir())
+    # A second server started on the same data dir leaves the first's files alone.
+    (scratch / "batch-in-use").mkdir()
+    second = Server("", server.data_dir, None, env=server.env)
+    try:
+        second.start()
+        assert (scratch / "batch-in-use").is_dir()
+    finally:
+        second.stop()
+
+
 def test_sigterm_stops_cleanly(fresh_server):
     server = fresh_server()
     server.process.send_signal(signal.SIGTERM)
@@ -124,14 +169,18 @@ def test_training_killed_with_its_server_is_run_again(fresh_server, tmp_path_fac
                                   DataSpec={"DataLocationS3": data.as_uri(), "DataSchema": schema("BINARY")})
     ml.create_ml_model(MLModelId=model_id, MLModelType="BINARY", TrainingDataSourceId=ds_id,
                        Parameters={"sgd.maxPasses": "50"})
-    wait_for(lambda: ml.get_ml_model(MLModelId=model_id)["Status"] == "INPROGRESS", timeout=120,
-             message="training to start")
+    # Training keeps its files in the server's scratch space.
+    scratch = server.data_dir / "scratch"
+    wait_for(lambda: list(scratch.glob("training-*/*")), timeout=120, message="training to start")
     workers = psutil.Process(server.process.pid).children(recursive=True)
     server.stop(kill=True)
     psutil.wait_procs(workers, timeout=20)
     assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
+    left = list(scratch.iterdir())
+    assert left
     time.sleep(server_lease)
     server.restart()
+    assert not any(path.exists() for path in left)  # swept before the job ran again
     ml = server.client()
     done = settled(ml, ml.get_ml_model, "MLModelId", model_id)
     assert done["Status"] == "COMPLETED", done.get("Message")

@@ -136,7 +136,6 @@ def test_batch_prediction_layout_and_blank_lines(ml, server, folder):
     rows = lines[1:-1]
     assert len(rows) == 500 and lines[-1] == ""
     assert rows[4] == "" and rows[76] == "" and rows[5].startswith("r5,")
-    model = artifact(server, model_id)
     for row in rows[:50]:
         if not row:
             continue

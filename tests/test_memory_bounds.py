@@ -84,7 +84,10 @@ def child(workdir: str, rows: int) -> None:
     settings = Settings(data_dir=work / f"store-{rows}", allowed_local_paths=[work], job_concurrency=1)
     settings.data_dir.mkdir()
     db.migrate(db.create_engine(settings.effective_database_url))
-    run_jobs(settings, "warm", work / "warm.csv", work / "out")
+    # Each size's own store writes its own batch output: a store never
+    # replaces files another store wrote.
+    out = work / f"out-{rows}"
+    run_jobs(settings, "warm", work / "warm.csv", out)
     # Sampled, not ru_maxrss: the warm-up's peak (compiling the kernels)
     # is higher than anything after it and would hide the growth.
     baseline, peak, done = resident(), [0], threading.Event()
@@ -94,7 +97,7 @@ def child(workdir: str, rows: int) -> None:
             peak[0] = max(peak[0], resident())
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    run_jobs(settings, "big", work / f"rows-{rows}.csv", work / "out")
+    run_jobs(settings, "big", work / f"rows-{rows}.csv", out)
     done.set()
     sampler.join()
     print(json.dumps({"rows": rows, "baseline": baseline, "growth": max(peak[0], resident()) - baseline}))

@@ -34,6 +34,8 @@ def test_upgrade_from_first_revision_keeps_data(tmp_path, backend):
         assert (got["Name"], got["Status"]) == ("from 0001", "COMPLETED")
         with engine.connect() as conn:  # the newer revision's table exists
             assert sa.inspect(conn).has_table("databases")
+            assert sa.inspect(conn).has_table("output_claims")
+            assert sa.inspect(conn).has_table("console_sessions")
     finally:
         server.stop()
         engine.dispose()

@@ -5,7 +5,7 @@ import urllib.request
 
 import pytest
 
-from support import MYSQL_URL, PG_ADMIN_URL, service_missing, settle, treadle, unique
+from support import PG_ADMIN_URL, service_missing, settle, treadle, unique
 
 ROWS = [(i, f"name {i % 4}", i * 1.5, i % 2 == 0) for i in range(200)]
 
@@ -136,3 +136,28 @@ def test_redshift_query_on_postgres(ml, server, s3, postgres, bucket):
     assert got["RedshiftMetadata"]["RedshiftDatabase"] == {"DatabaseName": "test", "ClusterIdentifier": "warehouse"}
     body = s3.client().get_object(Bucket=bucket, Key=f"rs/{ds_id}.csv")["Body"].read().decode()
     assert body.splitlines()[1] == "0,name 0,0.0,true"
+
+
+def test_staging_never_replaces_an_object_it_did_not_write(server, s3, mariadb, bucket):
+    """Alice's staged CSV survives Bob's datasource with the same ID and
+    staging location, and a file already at the staging path survives too."""
+    register(server, "shopdb", "mysql://127.0.0.1:3306")
+    alice, bob = server.client(server.default_keys), server.client(server.other_keys)
+    ds_id = unique("ds")
+    alice.create_data_source_from_rds(**rds_request(ds_id, mariadb, bucket))
+    assert settle(alice.get_data_source, DataSourceId=ds_id)["Status"] == "COMPLETED"
+    staged = f"s3://{bucket}/staging/{ds_id}.csv"
+    before = s3.client().get_object(Bucket=bucket, Key=f"staging/{ds_id}.csv")["Body"].read()
+
+    bob.create_data_source_from_rds(**rds_request(ds_id, mariadb, bucket, query=f"SELECT id FROM {mariadb}"))
+    got = settle(bob.get_data_source, DataSourceId=ds_id)
+    assert got["Status"] == "FAILED" and staged in got["Message"]
+    assert s3.client().get_object(Bucket=bucket, Key=f"staging/{ds_id}.csv")["Body"].read() == before
+
+    other_id = unique("ds")
+    s3.client().put_object(Bucket=bucket, Key=f"staging/{other_id}.csv", Body=b"the user's own file")
+    alice.create_data_source_from_rds(**rds_request(other_id, mariadb, bucket))
+    got = settle(alice.get_data_source, DataSourceId=other_id)
+    assert got["Status"] == "FAILED" and f"s3://{bucket}/staging/{other_id}.csv" in got["Message"]
+    body = s3.client().get_object(Bucket=bucket, Key=f"staging/{other_id}.csv")["Body"].read()
+    assert body == b"the user's own file"

@@ -66,6 +66,12 @@ class Settings:
         return self.database_url or sqlite_url(self.data_dir)
 
     @property
+    def scratch_dir(self) -> Path:
+        """Where jobs keep their temporary files; emptied at start-up (see
+        treadle/scratch.py)."""
+        return self.data_dir / "scratch"
+
+    @property
     def effective_artifacts_url(self) -> str:
         return self.artifacts_url or str(self.data_dir / "artifacts")
 

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
+from . import disk
 from .api.common import log_key
 from .api.context import Call, Services
 from .api.operations import OPERATIONS
@@ -106,6 +107,16 @@ def _request_id() -> str:
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
+def _internal_error(error: Exception, request_id: str) -> str:
+    """The message of an unexpected failure: the request id that finds the
+    details in the server's log, and a full disk said plainly, since only
+    the operator can cure it (never with a path: docs/behaviour.md, "Wire
+    protocol and errors")."""
+    if disk.full_disk(error):
+        return f"The server's disk is full, so the request was not carried out (request {request_id})"
+    return f"Internal error (request {request_id})"
+
+
 class _App(Starlette):
     """Starlette for the GET routes and the lifespan; every POST goes
     straight to the API handler."""
@@ -186,11 +197,11 @@ def create_app(settings: Settings, services: Services | None = None, group=None,
         except errors.ServiceError as error:
             status = error.status
             response = _response(status, error.body(), request_id)
-        except Exception:
+        except Exception as error:
             status = 500
             log.exception("unhandled error", extra={"fields": {"request_id": request_id, "operation": operation}})
-            response = _response(500, errors.InternalServerException(
-                f"Internal error (request {request_id})").body(), request_id)
+            response = _response(500, errors.InternalServerException(_internal_error(error, request_id)).body(),
+                                 request_id)
         elapsed = time.perf_counter() - started
         metrics.observe(operation, status, elapsed)
         request_log(operation, status, round(elapsed * 1000, 2), principal.account if principal else None,

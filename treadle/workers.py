@@ -26,7 +26,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 
-from . import connections, http_server
+from . import connections, http_server, scratch
 from .config import Settings
 from .logs import event
 
@@ -47,6 +47,11 @@ class WorkerGroup:
 def run(settings: Settings, log_level: str) -> int:
     """Serve until SIGINT or SIGTERM, with `settings.workers` processes; the
     exit status (3 when the server could not start, as uvicorn's)."""
+    with scratch.owned(settings):
+        return _serve(settings, log_level)
+
+
+def _serve(settings: Settings, log_level: str) -> int:
     import uvicorn
 
     if settings.workers == 1:

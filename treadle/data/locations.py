@@ -7,6 +7,7 @@ wrong with it, ready to be a job's Message.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import unquote, urlsplit
 
+from .. import disk
 from .records import ByteSource
 
 PIECE = 1 << 20
@@ -211,29 +213,85 @@ def join(base: str, name: str) -> str:
     return base if base.endswith("/") and not name else (base.rstrip("/") + "/" + name.lstrip("/"))
 
 
+def canonical(uri: str, allowed) -> str:
+    """The one spelling of the object `uri` names, whatever the spelling
+    given: a file:// URI with `..` and links resolved. Claims on output
+    objects are keyed by it."""
+    access = confinement(allowed)
+    if uri.startswith("file://"):
+        return local_path(uri, access).as_uri()
+    check_s3(uri, access)
+    return uri
+
+
+def exists(uri: str, allowed) -> bool:
+    """Whether an object or file is at `uri` (a folder counts too)."""
+    access = confinement(allowed)
+    if uri.startswith("file://"):
+        return os.path.lexists(local_path(uri, access))
+    check_s3(uri, access)
+    bucket, key = _split_s3(uri)
+    try:
+        s3_client().head_object(Bucket=bucket, Key=key)
+        return True
+    except Exception as error:
+        if getattr(error, "response", {}).get("Error", {}).get("Code", "") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise _s3_error(uri, error)
+
+
 def write_file(local: str | os.PathLike, uri: str, allowed) -> None:
     """Publish a finished local file at `uri`: readers see all of it or nothing."""
     access = confinement(allowed)
     if uri.startswith("file://"):
-        target = local_path(uri, access)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        os.close(fd)
-        shutil.copyfile(local, tmp)
-        os.replace(tmp, target)
+        _publish_local(local_path(uri, access), uri, lambda tmp: shutil.copyfile(local, tmp))
         return
     check_s3(uri, access)
     bucket, key = _split_s3(uri)
     try:
+        # A multipart upload that fails is aborted by the transfer manager,
+        # so no part of it is left behind in the bucket.
         s3_client().upload_file(str(local), bucket, key)
     except Exception as error:
         raise _s3_error(uri, error)
 
 
 def write_bytes(data: bytes, uri: str, allowed) -> None:
-    with tempfile.NamedTemporaryFile(delete=False) as handle:
-        handle.write(data)
+    access = confinement(allowed)
+    if uri.startswith("file://"):
+        _publish_local(local_path(uri, access), uri, lambda tmp: Path(tmp).write_bytes(data))
+        return
+    check_s3(uri, access)
+    bucket, key = _split_s3(uri)
     try:
-        write_file(handle.name, uri, allowed)
-    finally:
-        os.unlink(handle.name)
+        s3_client().put_object(Bucket=bucket, Key=key, Body=data)
+    except Exception as error:
+        raise _s3_error(uri, error)
+
+
+def _publish_local(target: Path, uri: str, fill) -> None:
+    """`fill` writes a temporary file next to `target`, renamed over it once
+    complete. The temporary file is removed on any failure: it lies in the
+    user's folder."""
+    tmp = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        os.close(fd)
+        fill(tmp)
+        os.replace(tmp, target)
+    except BaseException as error:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        if isinstance(error, OSError):
+            raise _write_error(uri, error) from None
+        raise
+
+
+def _write_error(uri: str, error: OSError) -> LocationError:
+    # The URI is the user's; the OSError's text would name the server's paths.
+    full = disk.full_disk(error)
+    if full:
+        return LocationError(f"The disk holding {uri} is full ({full})")
+    return LocationError(f"{uri}: cannot write: {error.strerror or type(error).__name__}")

@@ -1,7 +1,8 @@
 """The BatchPrediction job: score every record of the datasource and write
 Amazon ML's output layout (spec section 6): one gzip CSV per input file
 under <OutputUri>batch-prediction/result/, then the manifest. Each file is
-published whole (temp file, then upload or rename), the manifest last."""
+published whole (temp file, then upload or rename), the manifest last,
+after every one of them is claimed for this batch prediction."""
 from __future__ import annotations
 
 import csv
@@ -9,7 +10,6 @@ import gzip
 import io
 import json
 import os
-import tempfile
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +22,7 @@ from ..data.schema import parse_schema
 from ..learning import prediction_strings
 from .context import JobContext, JobFailed
 from .datasource import read_datasource
+from .outputs import claim_outputs
 
 # Amazon ML's files quote nothing that needs no quoting; Arrow writes those
 # fast. A chunk with a tag or label that needs quotes goes through `csv`.
@@ -132,19 +133,25 @@ def run(ctx: JobContext) -> dict:
     allowed = ctx.settings.confinement
     manifest: dict[str, str] = {}
     rejected = _RejectedLines(limit=10000)
-    with tempfile.TemporaryDirectory(prefix="treadle-batch-") as scratch:
-        _, records = read_datasource(ctx, datasource, require_target=False)
-        records.rejections = rejected
-        files = {f.name: f for f in locations.list_data_files(datasource.document["DataLocationS3"], allowed)}
+    _, records = read_datasource(ctx, datasource, require_target=False)
+    records.rejections = rejected
+    uris = {f.name: f.uri for f in locations.list_data_files(datasource.document["DataLocationS3"], allowed)}
+    # One result per file the reader reads.
+    targets = {source.name: locations.join(out_base, f"result/{doc['BatchPredictionId']}-{source.name}.gz")
+               for source in records.sources}
+    manifest_uri = locations.join(out_base, f"{doc['BatchPredictionId']}.manifest")
+    claim_outputs(ctx, [*targets.values(), manifest_uri], "OutputUri")
+    with ctx.scratch("batch-") as scratch:
         current: tuple[str, _ResultFile] | None = None
+        finished: set[str] = set()
 
         def finish(name: str, result: _ResultFile) -> None:
             leftover = sorted(rejected.lines.pop(name, []))
             result.write(b"\n" * len(leftover))
             result.close()
-            target = locations.join(out_base, f"result/{doc['BatchPredictionId']}-{name}.gz")
-            locations.write_file(result.path, target, allowed)
-            manifest[files[name].uri if name in files else name] = target
+            locations.write_file(result.path, targets[name], allowed)
+            manifest[uris.get(name, name)] = targets[name]
+            finished.add(name)
 
         try:
             for chunk in records:
@@ -163,12 +170,11 @@ def run(ctx: JobContext) -> dict:
             if current is not None:
                 finish(*current)
             # Files with no accepted record still get a result (all blank lines).
-            for name in files:
-                if files[name].uri not in manifest:
+            for name in targets:
+                if name not in finished:
                     finish(name, _ResultFile(scratch, f"{name}.empty.gz", columns.header))
         except TooManyRejections as error:
             raise JobFailed(error.message)
-        manifest_uri = locations.join(out_base, f"{doc['BatchPredictionId']}.manifest")
         locations.write_bytes(json.dumps(manifest).encode(), manifest_uri, allowed)
     ctx.log(f"scored {records.accepted} records, {rejected.count} invalid; manifest {manifest_uri}")
     return {"TotalRecordCount": records.selected, "InvalidRecordCount": rejected.count}

@@ -3,6 +3,7 @@ Dask worker): the entity, the stores, and a log."""
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -68,6 +69,18 @@ class JobContext:
         except ModelUnavailable as error:
             fail_model(self.entities, entity.account, entity.entity_id, str(error))
             raise JobFailed(f"MLModel {entity.entity_id} cannot be used: {error}")
+
+    def scratch(self, prefix: str) -> tempfile.TemporaryDirectory:
+        """A temporary folder of this job's own in the server's scratch
+        space, which the server empties when it starts: what a killed job
+        leaves there does not outlive the next start."""
+        return tempfile.TemporaryDirectory(prefix=prefix, dir=self.scratch_root)
+
+    @property
+    def scratch_root(self) -> str:
+        root = self.settings.scratch_dir
+        root.mkdir(parents=True, exist_ok=True)
+        return str(root)
 
     def input(self, kind: str, entity_id: str) -> Entity:
         entity = self.entities.get(self.account, kind, entity_id)

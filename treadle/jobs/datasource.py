@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 from ..data import locations
 from ..data.ingest import ingest
@@ -15,6 +14,7 @@ from ..data.schema import DataSchema, SchemaError, infer_schema, parse_schema
 from ..data.sql import QueryError, connection_url, run_query
 from ..store.databases import DatabaseRegistry
 from .context import JobContext, JobFailed, json_bytes
+from .outputs import claim_outputs
 
 SAMPLE_LINES = 1000
 SAMPLE_BYTES = 1 << 20
@@ -58,18 +58,20 @@ def _stage_query(ctx: JobContext, source: dict) -> tuple[str, DataSchema | None]
         raise JobFailed(f"{label} {identifier} is registered as a {engine} database, not {kind}")
     credentials = json.loads(ctx.master_key.unseal(source["credentials"]))
     target = locations.join(source["S3StagingLocation"], f"{doc['DataSourceId']}.csv")
+    claim_outputs(ctx, [target], "S3StagingLocation")
     ctx.log(f"running the SelectSqlQuery on {identifier}/{database}, staging at {target}")
-    handle = tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, encoding="utf-8", newline="")
-    try:
-        with handle:
-            result = run_query(connection_url(url, database, credentials["Username"], credentials["Password"]),
-                               query, handle)
-        ctx.log(f"query returned {result.rows} rows, columns {result.columns}")
-        locations.write_file(handle.name, target, ctx.settings.confinement)
-    except QueryError as error:
-        raise JobFailed(f"The query on {identifier} failed: {error}")
-    finally:
-        os.unlink(handle.name)
+    with ctx.scratch("staging-") as scratch:
+        staged = os.path.join(scratch, "query.csv")
+        try:
+            with open(staged, "w", encoding="utf-8", newline="") as handle:
+                result = run_query(connection_url(url, database, credentials["Username"], credentials["Password"]),
+                                   query, handle)
+            ctx.log(f"query returned {result.rows} rows, columns {result.columns}")
+            locations.write_file(staged, target, ctx.settings.confinement)
+        except QueryError as error:
+            raise JobFailed(f"The query on {identifier} failed: {error}")
+        except LocationError as error:
+            raise JobFailed(f"Cannot stage the query's result: {error}")
     derived = DataSchema(attributes=tuple(zip(result.columns, result.types)), contains_header=True)
     return target, derived
 

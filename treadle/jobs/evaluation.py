@@ -77,7 +77,7 @@ def run(ctx: JobContext) -> dict:
     if model_type == "MULTICLASS":
         labels.use_classes(model.labels)
     threshold = float(model_entity.document.get("ScoreThreshold", 0.5))
-    binary, confusion = BinaryScores(), None
+    binary, confusion = BinaryScores(spill_dir=ctx.scratch_root), None
     train_stats = datasource_statistics(ctx, train_ds)
     target_summary = model.summary.get("target", {})
     regression = RegressionErrors(target_summary.get("mean")) if model_type == "REGRESSION" else None

@@ -70,6 +70,15 @@ def _riffle_sources(piece_starts, labels, out):
         cursor[piece] += 1
 
 
+def _save(handle, array: np.ndarray) -> None:
+    """np.save's format, written through the file object: np.save writes
+    the data with ndarray.tofile, whose error for a full disk has no errno,
+    and a job tells a full disk by its errno."""
+    array = np.ascontiguousarray(array)
+    np.lib.format.write_array_header_1_0(handle, np.lib.format.header_data_from_array_1_0(array))
+    handle.write(memoryview(array).cast("B"))
+
+
 def _take(rows: Rows, index: np.ndarray) -> Rows:
     b = rows.batch
     total = int(np.diff(b.indptr)[index].sum())
@@ -194,7 +203,7 @@ class FeatureCache:
     def _write(self, bucket: int, rows: Rows, pieces: np.ndarray, mode: str) -> None:
         with open(self._path(bucket), mode) as handle:
             for array in (rows.batch.indptr, rows.batch.indices, rows.batch.data, rows.y, rows.weight, pieces):
-                np.save(handle, array, allow_pickle=False)
+                _save(handle, array)
 
     def seal(self) -> None:
         for bucket in range(self.buckets):

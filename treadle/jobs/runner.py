@@ -17,6 +17,7 @@ import time
 import uuid
 from typing import Protocol
 
+from .. import disk
 from .queue import JobQueue, JobRef
 from .worker import run_job
 
@@ -31,6 +32,9 @@ log = logging.getLogger("treadle.jobs")
 # its time slice. Elsewhere, nice 10. On an idle machine neither costs
 # training anything.
 WORKER_NICENESS = 10
+
+# The longest the scheduler waits after failing, before trying again.
+MAX_PAUSE_SECONDS = 10.0
 
 
 def lower_priority(pid: int = 0) -> None:
@@ -138,6 +142,7 @@ class LocalJobRunner:
     def _loop(self) -> None:
         lease = self.settings.job_lease_seconds
         last_sweep = 0.0
+        pause = self.settings.job_poll_seconds
         while not self._stop.is_set():
             try:
                 if time.monotonic() - last_sweep > min(5.0, lease / 3):
@@ -149,10 +154,24 @@ class LocalJobRunner:
                 if free > 0:
                     for job in self.queue.claim(self.owner, free, lease):
                         self._running[self._executor.submit(run_job, self.settings, job)] = job
-            except Exception:
-                log.exception("job scheduler error")
-            self._wake.wait(self.settings.job_poll_seconds)
+            except Exception as error:
+                # What fails here (the queue's database, most often because
+                # its disk is full) fails again at once: wait longer after
+                # each failure, and let no wake-up cut the wait short.
+                pause = min(pause * 2, MAX_PAUSE_SECONDS)
+                self._report(error, pause)
+                self._stop.wait(pause)
+                continue
+            pause = self.settings.job_poll_seconds
+            self._wake.wait(pause)
             self._wake.clear()
+
+    def _report(self, error: Exception, pause: float) -> None:
+        full = disk.full_disk(error)
+        if full:
+            log.error("the disk is full (%s): jobs wait, trying again in %.0f s", full, pause)
+        else:
+            log.exception("job scheduler error; trying again in %.0f s", pause)
 
     def _collect(self) -> None:
         broken = False

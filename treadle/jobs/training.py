@@ -4,7 +4,6 @@ cap and save the model artifact."""
 from __future__ import annotations
 
 import json
-import tempfile
 import zlib
 
 import numpy as np
@@ -16,7 +15,7 @@ from ..data.locations import LocationError
 from ..data.mutual_info import TARGET_BINS
 from ..data.records import RecordChunk, TooManyRejections
 from ..data.schema import DataSchema
-from ..learning import (FeaturePipeline, MLModelArtifact, NumericSummary, RecipeError, SuggestionStats,
+from ..learning import (FeaturePipeline, NumericSummary, RecipeError, SuggestionStats,
                         build_model, parse_recipe, suggest_recipe, training_log)
 from ..learning.columns import ColumnMap
 from ..learning.compatibility import check_target
@@ -197,7 +196,7 @@ def run(ctx: JobContext) -> dict:
     labels = Labels(model_type, schema)
     fitter = FeaturePipeline(recipe).fitter()
     seed = zlib.crc32(doc["MLModelId"].encode())
-    work = tempfile.TemporaryDirectory(prefix="treadle-training-")
+    work = ctx.scratch("training-")
     cache = None
     try:
         spool = RecordSpool(work.name)

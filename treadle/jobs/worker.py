@@ -9,8 +9,10 @@ import time
 import traceback
 import uuid
 
+from .. import disk
 from ..api.common import log_key
 from ..config import Settings
+from ..data.locations import LocationError
 from ..store import db
 from ..store.artifacts import open_artifacts
 from ..store.entities import EntityStore, mark_failed, now
@@ -29,6 +31,18 @@ def _stores(database_url: str, artifacts_url: str, data_dir):
     return EntityStore(engine), open_artifacts(artifacts_url), MasterKey.load(data_dir)
 
 
+def append_log(artifacts, key: str, attempt: int, lines: list[str]) -> None:
+    """Write an attempt's log lines after the earlier attempts' (docs/behaviour.md,
+    "Jobs"): a retry's lines come under an "--- attempt N ---" heading, even
+    when the attempt before it ended without writing any."""
+    try:
+        earlier = artifacts.get(key)
+    except FileNotFoundError:
+        earlier = b""
+    heading = [f"--- attempt {attempt} ---"] if attempt > 1 else []
+    artifacts.put(key, earlier + ("\n".join(heading + lines) + "\n").encode())
+
+
 def run_job(settings: Settings, job: JobRef) -> str:
     entities, artifacts, master_key = _stores(
         settings.effective_database_url, settings.effective_artifacts_url, settings.data_dir)
@@ -43,21 +57,35 @@ def run_job(settings: Settings, job: JobRef) -> str:
     try:
         fields = dict(JOB_FUNCTIONS[job.kind](ctx) or {})
         status, message = "COMPLETED", None
-    except JobFailed as failure:
+    except (JobFailed, LocationError) as failure:
         status, message = "FAILED", str(failure)
-    except Exception:
-        # A bug, not bad input. The details (a traceback, server paths) go
-        # to the server's log only: the object's log and Message are the
-        # user's, and name just the reference to look it up by.
-        reference = uuid.uuid4().hex[:12]
-        log.error("job %s %s of account %s failed (reference %s):\n%s", job.kind, job.entity_id, job.account,
-                  reference, traceback.format_exc())
-        ctx.log(f"internal error (reference {reference})")
-        status, message = "FAILED", (f"Internal error while processing this {job.kind} (reference {reference}; "
-                                     "the server's log has the details)")
+    except Exception as error:
+        full = disk.full_disk(error)
+        if full:
+            # A full disk fails the job rather than retrying it: space
+            # seldom comes back by itself within a job's few attempts, each
+            # attempt would redo the work that filled the disk, and the
+            # object would wait PENDING meanwhile with nothing said. Failing
+            # says why at once. The error's own text would name server paths.
+            status, message = "FAILED", f"The disk holding this server's working files is full ({full})"
+        else:
+            # A bug, not bad input. The details (a traceback, server paths)
+            # go to the server's log only: the object's log and Message are
+            # the user's, and name just the reference to look it up by.
+            reference = uuid.uuid4().hex[:12]
+            log.error("job %s %s of account %s failed (reference %s):\n%s", job.kind, job.entity_id, job.account,
+                      reference, traceback.format_exc())
+            ctx.log(f"internal error (reference {reference})")
+            status, message = "FAILED", (f"Internal error while processing this {job.kind} (reference "
+                                         f"{reference}; the server's log has the details)")
     compute_ms = int(round((time.process_time() - cpu_started) * 1000))
     ctx.log(f"job finished: {status}" + (f": {message}" if message else "") + f" (compute time {compute_ms} ms)")
-    artifacts.put(log_key(job.account, job.kind, job.entity_id), ("\n".join(ctx.lines) + "\n").encode())
+    try:
+        append_log(artifacts, log_key(job.account, job.kind, job.entity_id), job.attempt, ctx.lines)
+    except Exception:
+        # The outcome is recorded all the same: a job whose outcome is lost
+        # would be run again, and fail to write its log again.
+        log.exception("could not write the log of %s %s", job.kind, job.entity_id)
 
     defaults = fields.pop(DEFAULTS, {})
 

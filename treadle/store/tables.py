@@ -75,6 +75,20 @@ databases = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
 )
 
+# Objects jobs write into users' locations, each claimed by the one job
+# that may write it (docs/behaviour.md, "Output locations are never
+# overwritten by someone else's job"). Keyed by the URI's SHA-256: a URI can
+# be longer than a PostgreSQL index entry may be.
+output_claims = sa.Table(
+    "output_claims", metadata,
+    sa.Column("uri_sha256", sa.String(64), primary_key=True),
+    sa.Column("uri", sa.Text, nullable=False),
+    sa.Column("account", sa.String(12), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("entity_id", sa.String(64), nullable=False),
+    sa.Column("claimed_at", sa.Float, nullable=False),
+)
+
 # Console sign-ins. The cookie holds a random token; only its SHA-256 is
 # kept, so the table alone cannot be used to take over a session.
 console_sessions = sa.Table(

@@ -202,6 +202,8 @@ def _schema(form: dict, problems: dict, database: bool) -> DataSchema | None:
                         row_id=names[row_id] if row_id is not None else None,
                         excluded=tuple(names[i] for i in excluded),
                         contains_header=database or form.get("header") == "yes")
+    if "target" in problems or "rowid" in problems:
+        return schema  # still good for checking the types against the data
     try:
         return parse_schema(schema.to_json())
     except SchemaError as error:

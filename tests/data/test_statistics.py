@@ -106,6 +106,7 @@ def test_exact_histograms_at_every_level(dataset):
     np.random.default_rng(6).integers(-3, 4, 5000).astype(float),  # few distinct values
     np.exp(np.random.default_rng(7).normal(0, 6, 20000)),  # a long tail
     np.array([-1e300, 1e300, 0.0, -0.0, 5e-324, 1.5]),  # the extremes of float64
+    np.array([5e-324, 1e-320, 0.0, -0.0]),  # subnormal numbers
     np.random.default_rng(8).normal(1e6, 1e-6, 2000),  # a narrow range far from zero
     np.full(10, 2.5),
 ])
@@ -314,3 +315,15 @@ def test_numeric_target_summary():
     assert stats["target"]["summary"]["count"] == 4000
     assert stats["target"]["summary"]["mean"] == pytest.approx(np.round(t, 6).mean())
     assert attr(stats, "a")["correlation_to_target"]["normalized"] > 0.5
+
+
+def test_bin_grid_gives_integers_whole_bins():
+    from treadle.data.sketches import BinGrid
+
+    grid = BinGrid()
+    grid.update(np.sort(np.random.default_rng(9).integers(18, 90, 5000).astype(float)))
+    for bins in (500, 200, 100, 50, 20):
+        hist = grid.histogram(bins)
+        assert hist["width"] == int(hist["width"]) and hist["start"] == 18
+        assert len(hist["counts"]) <= min(bins, 72)
+    assert len(grid.histogram(500)["counts"]) == 72  # one bin per integer

@@ -304,12 +304,19 @@ class BinGrid:
 
     def histogram(self, bins: int) -> dict | None:
         """At most `bins` equal bins from the lowest to the highest value:
-        each groups the same whole number of grid bins, as few as fit."""
+        each groups the same whole number of grid bins, as few as fit (of a
+        whole width when the values look like integers)."""
         used = np.flatnonzero(self.counts)
         if not len(used):
             return None
         counts = self.counts[used[0]:used[-1] + 1]
         group = -(-len(counts) // bins)
+        per_unit = 1 << -self.exponent if -62 < self.exponent < 0 else 0
+        if per_unit and not ((self.start + used) % per_unit).any():
+            # Every value lies in a bin that starts at an integer (integer
+            # data, mostly): bins of a whole width, else they alternate
+            # between holding one integer and two.
+            group = -(-group // per_unit) * per_unit
         return {"start": math.ldexp(self.start + int(used[0]), self.exponent),
                 "width": math.ldexp(group, self.exponent),
                 "counts": np.add.reduceat(counts, np.arange(0, len(counts), group)).tolist()}

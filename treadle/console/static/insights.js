@@ -64,7 +64,8 @@
       scales: {x: layout.scale, y: {range: (u, min, max) => [0, Math.max(1, max) * 1.05]}},
       axes: [
         {stroke: "#5c6577", grid: {show: false}, ...layout.axis},
-        {stroke: "#5c6577", size: 56, values: (u, splits) => splits.map((v) => countFormat.format(v))},
+        {stroke: "#5c6577", values: (u, splits) => splits.map((v) => countFormat.format(v)),
+         size: (u, values) => 14 + 7 * Math.max(3, ...(values || []).map((v) => v.length))},
       ],
       series: [
         {},

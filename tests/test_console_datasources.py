@@ -367,7 +367,7 @@ def test_upload_dir_must_be_inside_an_allowed_directory(tmp_path):
     assert done.returncode == 2 and "--upload-dir must lie inside an --allow-local-path directory" in done.stderr
 
 
-def test_wizard_reads_a_query_and_creates_an_rds_datasource(console_server, alice, data_dir, mariadb):
+def test_wizard_reads_a_query_and_creates_an_rds_datasource(console_server, alice, data_dir, mariadb):  # noqa: F811
     done = treadle("databases", "add", "shop", "mysql://127.0.0.1:3306", *console_server.db_args())
     assert done.returncode == 0, done.stderr
     fields = dict(source="database", db_identifier="shop", db_name="test", db_user="treadle_reader",

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from ..api.locations import check_location
 from ..data.rearrangement import RearrangementError, parse_rearrangement
 from ..data.schema import MAX_ATTRIBUTES, TYPES, DataSchema, SchemaError, parse_schema
 from ..protocol import errors
@@ -119,8 +120,6 @@ def _read_database(console: Console, session: Session, form: dict) -> sampling.S
     if not password:
         raise FormError("db_password", "Enter the password")
     try:
-        from ..api.locations import check_location
-
         check_location("The staging location", form["staging"].strip(), console.settings.confinement, output=True)
     except errors.InvalidInputException as error:
         raise FormError("staging", error.message)

@@ -95,6 +95,11 @@ def _numeric(attribute: dict) -> tuple[dict, dict | None]:
     view = {"missing_percent": _percent(attribute["missing"], rows),
             "invalid_percent": _percent(attribute["invalid"], rows)}
     histograms = {level: found for level, found in (attribute.get("histograms") or {}).items() if found}
+    old = attribute.get("histogram") or []
+    if not histograms and len(old) > 1:
+        # Statistics computed before the exact histograms: their 20 bins.
+        histograms = {"20": {"start": old[0]["lower"], "width": old[0]["upper"] - old[0]["lower"],
+                             "counts": [b["count"] for b in old]}}
     chart = {"kind": "histogram", "histograms": histograms} if histograms else None
     return view, chart
 

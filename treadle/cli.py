@@ -30,14 +30,22 @@ def serve(args) -> int:
     if args.workers < 1:
         print("treadle: --workers must be at least 1", file=sys.stderr)
         return 2
-    settings = _settings(
+    try:
+        settings = _serve_settings(args)
+    except ValueError as error:
+        print(f"treadle: {error}", file=sys.stderr)
+        return 2
+    configure(args.log_level.upper())
+    return run(settings, args.log_level)
+
+
+def _serve_settings(args) -> Settings:
+    return _settings(
         args, host=args.host, port=args.port, public_url=args.public_url,
         artifacts_url=args.artifacts_url, allowed_local_paths=args.allow_local_path or [],
         auth=args.auth, job_concurrency=args.jobs or (os.cpu_count() or 1),
         peak_requests_per_second=args.peak_requests_per_second, job_lease_seconds=args.job_lease_seconds,
-        workers=args.workers)
-    configure(args.log_level.upper())
-    return run(settings, args.log_level)
+        workers=args.workers, upload_dir=args.upload_dir, max_upload_bytes=args.max_upload_bytes)
 
 
 def _open_store(args, store_class):
@@ -113,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where logs, statistics and models are kept (default: the data dir; s3://bucket/prefix)")
     p.add_argument("--allow-local-path", action="append", metavar="DIR",
                    help="a directory file:// locations may point into (repeatable)")
+    p.add_argument("--upload-dir", default=None, metavar="DIR",
+                   help="where the console stores uploaded CSV files, inside an --allow-local-path directory "
+                        "(default: uploads in the first one; without one, uploads are off)")
+    p.add_argument("--max-upload-bytes", type=int, default=1 << 30, metavar="N",
+                   help="the largest CSV file the console accepts (default 1 GiB)")
     p.add_argument("--auth", choices=("sigv4", "none"), default="sigv4")
     p.add_argument("--jobs", type=int, default=None, help="concurrent jobs (default: the CPU count)")
     p.add_argument("--workers", type=int, default=1,

@@ -50,6 +50,8 @@ class Settings:
     log_link_seconds: int = 3600
     peak_requests_per_second: int = 200
     workers: int = 1  # HTTP worker processes
+    upload_dir: Path | None = None  # the console's CSV uploads; see effective_upload_dir
+    max_upload_bytes: int = 1 << 30
 
     def __post_init__(self):
         self.data_dir = Path(self.data_dir).expanduser().resolve()
@@ -58,6 +60,31 @@ class Settings:
             raise ValueError("--auth must be sigv4 or none")
         if self.workers < 1:
             raise ValueError("--workers must be at least 1")
+        if self.max_upload_bytes < 1:
+            raise ValueError("--max-upload-bytes must be at least 1")
+        if self.upload_dir is not None:
+            self.upload_dir = Path(self.upload_dir).expanduser().resolve()
+            self._check_upload_dir(self.upload_dir)
+
+    def _check_upload_dir(self, folder: Path) -> None:
+        # Uploads become file:// datasources, which are read only below an
+        # allowed directory and never inside Treadle's own storage.
+        if not any(folder == root or root in folder.parents for root in self.allowed_local_paths):
+            raise ValueError("--upload-dir must lie inside an --allow-local-path directory")
+        if self.confinement.reserves(str(folder)):
+            raise ValueError("--upload-dir must not lie inside Treadle's own storage")
+
+    @property
+    def effective_upload_dir(self) -> Path | None:
+        """Where the console stores uploaded CSV files: --upload-dir, else
+        `uploads` in the first allowed directory; None (uploads are off)
+        without an allowed directory."""
+        if self.upload_dir is not None:
+            return self.upload_dir
+        if not self.allowed_local_paths:
+            return None
+        folder = self.allowed_local_paths[0] / "uploads"
+        return None if self.confinement.reserves(str(folder)) else folder
 
     @property
     def effective_database_url(self) -> str:

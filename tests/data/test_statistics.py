@@ -78,6 +78,54 @@ def test_numeric_against_numpy(dataset):
     assert np.abs(got - counts).max() <= 3 * eps * len(values)
 
 
+
+def _exact_histograms(histograms, values):
+    """Every level's bins, checked against numpy's counts at the same edges."""
+    ordered = np.sort(values)
+    for level, hist in histograms.items():
+        counts = np.array(hist["counts"])
+        assert 1 <= len(counts) <= int(level)
+        edges = hist["start"] + hist["width"] * np.arange(len(counts) + 1)
+        assert edges[0] <= ordered[0] and ordered[-1] < edges[-1]
+        assert (np.diff(np.searchsorted(ordered, edges, side="left")) == counts).all(), level
+
+
+def test_exact_histograms_at_every_level(dataset):
+    frame, _, result = dataset
+    x = attr(result.statistics, "x")
+    values = pd.to_numeric(frame["x"].astype(str), errors="coerce").dropna().to_numpy()
+    assert sorted(x["histograms"], key=int) == ["20", "50", "100", "200", "500"]
+    _exact_histograms(x["histograms"], values)
+    # Grouping whole grid bins leaves few bins unused: at least 80 % of each level.
+    assert all(len(h["counts"]) >= 0.8 * int(level) for level, h in x["histograms"].items())
+
+
+@pytest.mark.parametrize("values", [
+    np.round(np.random.default_rng(5).normal(0, 1, 20000), 2),
+    np.random.default_rng(6).integers(-3, 4, 5000).astype(float),  # few distinct values
+    np.exp(np.random.default_rng(7).normal(0, 6, 20000)),  # a long tail
+    np.array([-1e300, 1e300, 0.0, -0.0, 5e-324, 1.5]),  # the extremes of float64
+    np.array([5e-324, 1e-320, 0.0, -0.0]),  # subnormal numbers
+    np.random.default_rng(8).normal(1e6, 1e-6, 2000),  # a narrow range far from zero
+    np.full(10, 2.5),
+])
+def test_bin_grid_is_exact_however_the_values_arrive(values):
+    from treadle.data.sketches import GRID_BINS, BinGrid
+
+    pieces = np.array_split(values, 9)
+    streamed = BinGrid()
+    for piece in pieces:
+        streamed.update(np.sort(piece))
+    merged = BinGrid()
+    for piece in pieces:
+        part = BinGrid()
+        part.update(np.sort(piece))
+        merged.merge(pickle.loads(pickle.dumps(part)))
+    for grid in (streamed, merged):
+        assert len(grid.counts) <= GRID_BINS and grid.counts.sum() == len(values)
+        _exact_histograms({str(level): grid.histogram(level) for level in (500, 200, 100, 50, 20)}, values)
+    assert streamed.histogram(500) == merged.histogram(500)
+
 def test_categorical_against_pandas(dataset):
     frame, _, result = dataset
     job = attr(result.statistics, "job")
@@ -266,3 +314,15 @@ def test_numeric_target_summary():
     assert stats["target"]["summary"]["count"] == 4000
     assert stats["target"]["summary"]["mean"] == pytest.approx(np.round(t, 6).mean())
     assert attr(stats, "a")["correlation_to_target"]["normalized"] > 0.5
+
+
+def test_bin_grid_gives_integers_whole_bins():
+    from treadle.data.sketches import BinGrid
+
+    grid = BinGrid()
+    grid.update(np.sort(np.random.default_rng(9).integers(18, 90, 5000).astype(float)))
+    for bins in (500, 200, 100, 50, 20):
+        hist = grid.histogram(bins)
+        assert hist["width"] == int(hist["width"]) and hist["start"] == 18
+        assert len(hist["counts"]) <= min(bins, 72)
+    assert len(grid.histogram(500)["counts"]) == 72  # one bin per integer

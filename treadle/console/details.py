@@ -9,6 +9,7 @@ from typing import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
+from . import insights
 from .app import Console
 from .kinds import KINDS
 from .sessions import Session
@@ -42,7 +43,7 @@ class ObjectPage:
 
 
 PAGES = {
-    "DataSource": ObjectPage("DataSource", "datasource.html", verbose=True),
+    "DataSource": ObjectPage("DataSource", "datasource.html", verbose=True, context=insights.context),
     "MLModel": ObjectPage("MLModel", "model.html", verbose=True),
     "Evaluation": ObjectPage("Evaluation", "evaluation.html"),
     "BatchPrediction": ObjectPage("BatchPrediction", "batch_prediction.html"),

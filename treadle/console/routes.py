@@ -11,7 +11,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..api.context import Services
 from ..store.credentials import CredentialStore
-from . import details, objects
+from . import datasources, details, objects
 from .app import HERE, Console, FormError, SecurityHeaders, page, read_form, same_origin
 from .kinds import BY_SLUG
 from .sessions import COOKIE, SESSION_SECONDS, SessionStore, SignInRefused
@@ -112,6 +112,7 @@ def console_app(services: Services, anonymous: bool):
         Route("/signout", signed_in(signout), methods=["POST"]),
         Route("/objects", signed_in(objects.list_objects)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        *datasources.routes(console),  # before /datasources/{entity_id}
     ]
     for slug in BY_SLUG:
         routes.append(Route(f"/{slug}/{{entity_id}}", signed_in(_object_page(slug))))

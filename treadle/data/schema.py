@@ -257,7 +257,7 @@ def _rows(sample) -> list[list[str]]:
     return [[str(v) for v in row] for row in items]
 
 
-def infer_schema(sample: Iterable, target: str | None = None) -> DataSchema:
+def infer_schema(sample: Iterable, target: str | None = None, header: bool | None = None) -> DataSchema:
     """Guess a schema from sample CSV lines (str/bytes) or already split rows.
 
     Rules, applied in this order and deterministic for the same sample:
@@ -274,6 +274,7 @@ def infer_schema(sample: Iterable, target: str | None = None) -> DataSchema:
     * The first row is a header when its cells are all non-empty, distinct
       and non-numeric, and either some column is NUMERIC or BINARY below it,
       or none of its cells occurs again in its own column.
+    * `header`, when given, says whether the first row is a header instead.
     * Without a header, attributes are named Var1, Var2, ... in column order.
     * `target`, when given, must name a column; it becomes targetAttributeName.
     """
@@ -283,7 +284,8 @@ def infer_schema(sample: Iterable, target: str | None = None) -> DataSchema:
     width = max(len(r) for r in rows)
     rows = [r + [""] * (width - len(r)) for r in rows]
     body_types = [_column_type([r[i] for r in rows[1:]]) for i in range(width)]
-    header = len(rows) > 1 and _looks_like_header(rows[0], rows[1:], body_types)
+    if header is None:
+        header = len(rows) > 1 and _looks_like_header(rows[0], rows[1:], body_types)
     if header:
         names = [c.strip() for c in rows[0]]
         types = body_types

@@ -16,6 +16,7 @@ import pyarrow as pa
 from treadle.data import kernels
 
 KLL_K = 200  # normalized rank error about 1.3 %
+GRID_BINS = 4096  # fine bins of an exact histogram (32 KB of counts)
 EXACT_VALUE_LIMIT = 10000
 SKETCH_ENTRIES = 1 << 15  # values kept once counting is approximate
 
@@ -237,6 +238,95 @@ class DistinctNumbers:
         return int(round(kernels.hll_estimate(self.registers)))
 
 
+class BinGrid:
+    """Exact counts of numbers in equal bins, with bounded memory.
+
+    Bin k holds the values x with k * 2**exponent <= x < (k + 1) * 2**exponent,
+    for at most `GRID_BINS` consecutive k. When values need more room the
+    width doubles: pairs of bins merge, so every count stays exact. The
+    scaling by a power of two is exact in floating point, and the exponent is
+    never so small that a bin index passes 2**53, so index and comparison
+    with a bin's edges always agree. Histograms of about N bins group whole
+    bins (`histogram`), so theirs are exact too.
+    """
+
+    def __init__(self):
+        self.exponent: int | None = None
+        self.start = 0  # bin index of counts[0]
+        self.counts = np.zeros(0, dtype=np.int64)
+
+    def _index(self, value: float, exponent: int) -> int:
+        return math.floor(math.ldexp(value, -exponent))
+
+    def _fit(self, low: float, high: float, at_least: int | None = None) -> tuple[int, int]:
+        """Widen the bins (to 2**at_least at least) until they hold [low, high]
+        and what is counted already; the bin indices of low and high."""
+        # Below this exponent |value| / 2**exponent could pass 2**53.
+        finest = max(_binary_exponent(low), _binary_exponent(high), -1074 + 53) - 53
+        exponent = max(e for e in (finest, self.exponent, at_least) if e is not None)
+        while True:
+            first, last = self._index(low, exponent), self._index(high, exponent)
+            if len(self.counts):
+                shift = exponent - self.exponent
+                first = min(first, self.start >> shift)
+                last = max(last, (self.start + len(self.counts) - 1) >> shift)
+            if last - first < GRID_BINS:
+                break
+            exponent += 1
+        self._regrid(exponent, first, last)
+        return self._index(low, exponent), self._index(high, exponent)
+
+    def _regrid(self, exponent: int, first: int, last: int) -> None:
+        if (exponent, first, last) == (self.exponent, self.start, self.start + len(self.counts) - 1):
+            return
+        counts = np.zeros(last - first + 1, dtype=np.int64)
+        if len(self.counts):
+            moved = (self.start + np.arange(len(self.counts))) >> (exponent - self.exponent)
+            np.add.at(counts, moved - first, self.counts)
+        self.exponent, self.start, self.counts = exponent, first, counts
+
+    def update(self, ordered: np.ndarray) -> None:
+        """Count sorted values."""
+        if not len(ordered):
+            return
+        first, last = self._fit(float(ordered[0]), float(ordered[-1]))
+        edges = np.ldexp(np.arange(first + 1, last + 1, dtype=np.float64), self.exponent)
+        below = np.searchsorted(ordered, edges, side="left")
+        self.counts[first - self.start:last - self.start + 1] += np.diff(below, prepend=0, append=len(ordered))
+
+    def merge(self, other: BinGrid) -> None:
+        if not len(other.counts):
+            return
+        top = other.start + len(other.counts) - 1
+        self._fit(math.ldexp(other.start, other.exponent), math.ldexp(top, other.exponent), other.exponent)
+        moved = (other.start + np.arange(len(other.counts))) >> (self.exponent - other.exponent)
+        np.add.at(self.counts, moved - self.start, other.counts)
+
+    def histogram(self, bins: int) -> dict | None:
+        """At most `bins` equal bins from the lowest to the highest value:
+        each groups the same whole number of grid bins, as few as fit (of a
+        whole width when the values look like integers)."""
+        used = np.flatnonzero(self.counts)
+        if not len(used):
+            return None
+        counts = self.counts[used[0]:used[-1] + 1]
+        group = -(-len(counts) // bins)
+        per_unit = 1 << -self.exponent if -62 < self.exponent < 0 else 0
+        if per_unit and not ((self.start + used) % per_unit).any():
+            # Every value lies in a bin that starts at an integer (integer
+            # data, mostly): bins of a whole width, else they alternate
+            # between holding one integer and two.
+            group = -(-group // per_unit) * per_unit
+        return {"start": math.ldexp(self.start + int(used[0]), self.exponent),
+                "width": math.ldexp(group, self.exponent),
+                "counts": np.add.reduceat(counts, np.arange(0, len(counts), group)).tolist()}
+
+
+def _binary_exponent(value: float) -> int:
+    """e with |value| < 2**e (zero has none: the smallest)."""
+    return math.frexp(value)[1] if value else -1074
+
+
 class NumericSummary:
     """Exact count/missing/invalid/min/max/mean/variance plus a KLL quantile sketch."""
 
@@ -249,6 +339,7 @@ class NumericSummary:
         self.sum = 0.0
         self.sum_sq = 0.0
         self.kll = ds.kll_doubles_sketch(KLL_K)
+        self.grid = BinGrid()
 
     def update(self, values: np.ndarray, missing: int = 0, invalid: int = 0, ordered: bool = False) -> None:
         """Add valid `values`; `ordered` says they are sorted already."""
@@ -267,6 +358,7 @@ class NumericSummary:
         self.sum += total
         self.sum_sq += squares
         self.kll.update(ordered)
+        self.grid.update(ordered)
 
     def merge(self, other: NumericSummary) -> None:
         self.count += other.count
@@ -277,12 +369,14 @@ class NumericSummary:
         self.sum += other.sum
         self.sum_sq += other.sum_sq
         self.kll.merge(other.kll)
+        self.grid.merge(other.grid)
 
-    def result(self, bins: int = 20) -> dict:
+    def result(self, bins: int = 20, exact_bins: tuple[int, ...] = ()) -> dict:
+        """`exact_bins`: the bin counts of the exact histograms (`BinGrid.histogram`) to add."""
         out = {"count": self.count, "missing": self.missing, "invalid": self.invalid}
         if not self.count:
             return out | {"min": None, "max": None, "mean": None, "stddev": None, "median": None,
-                          "quantiles": {}, "histogram": []}
+                          "quantiles": {}, "histogram": [], "histograms": {}}
         mean = self.sum / self.count
         variance = max(self.sum_sq / self.count - mean * mean, 0.0)
         levels = [i / 10 for i in range(1, 10)]
@@ -296,6 +390,7 @@ class NumericSummary:
             "quantiles": {f"{level:.1f}": float(q) for level, q in zip(levels, quantiles)},
             "quantile_rank_error": self.kll.normalized_rank_error(False),
             "histogram": self.histogram(bins),
+            "histograms": {str(n): self.grid.histogram(n) for n in exact_bins},
         }
 
     def histogram(self, bins: int) -> list[dict]:

@@ -1,10 +1,12 @@
 """Datasource statistics (spec section 8) in one streaming, mergeable pass.
 
-Exact: record counts, missing/invalid counts, min, max, mean, stddev, binary
-class counts, word totals and ranges, and -- while an attribute has at most
-`sketches.EXACT_VALUE_LIMIT` distinct values -- value counts, distinct counts,
-most and least frequent values. Approximate: quantiles, median and histogram
-counts (KLL sketch, rank error in `quantile_rank_error`), value counts and
+Exact: record counts, missing/invalid counts, min, max, mean, stddev,
+`histograms` (at most N equal bins for each N in `HISTOGRAM_LEVELS`, from
+`sketches.BinGrid`), binary class counts, word totals and ranges, and --
+while an attribute has at most `sketches.EXACT_VALUE_LIMIT` distinct values --
+value counts, distinct counts, most and least frequent values. Approximate:
+quantiles, median and the counts of `histogram` (KLL sketch, rank error in
+`quantile_rank_error`), value counts and
 distinct counts of high-cardinality attributes (heavy-hitter table and
 hyperloglog, `sketches.ValueCounter`, flagged with `"exact": false`), and correlation to the target
 (mutual information over bounded buckets, see `mutual_info`).
@@ -42,6 +44,8 @@ from treadle.learning.suggested import BIN_LEVELS, mutual_information_by_level
 TOP_VALUES = 10
 TARGET_CLASSES = 100
 HISTOGRAM_BINS = 20
+# The console's histograms: exact counts in at most this many equal bins.
+HISTOGRAM_LEVELS = (500, 200, 100, 50, 20)
 TARGET_KEY = "\x00target"
 GRID_KEY = "\x00grid:"
 
@@ -503,7 +507,7 @@ class StatisticsBuilder:
         for name, kind in self.schema.attributes:
             summary = self.summaries[name]
             if kind == "NUMERIC":
-                body = summary.result(HISTOGRAM_BINS)
+                body = summary.result(HISTOGRAM_BINS, HISTOGRAM_LEVELS)
             elif kind == "CATEGORICAL":
                 body = _categorical_result(summary)
             else:
@@ -531,7 +535,7 @@ class StatisticsBuilder:
         kind = self.schema.type_of(self.target)
         summary = self.summaries[self.target]
         if kind == "NUMERIC":
-            return {"name": self.target, "type": kind, "summary": summary.result(HISTOGRAM_BINS)}
+            return {"name": self.target, "type": kind, "summary": summary.result(HISTOGRAM_BINS, HISTOGRAM_LEVELS)}
         if kind == "BINARY":
             classes = [("0", summary.false), ("1", summary.true)]
             missing = summary.missing + summary.invalid

@@ -24,7 +24,7 @@ def statistics_key(account: str, datasource_id: str) -> str:
     return f"statistics/{account}/{datasource_id}.json"
 
 
-def _sample_lines(file: locations.DataFile, allowed: locations.Confinement) -> list[bytes]:
+def sample_lines(file: locations.DataFile, allowed: locations.Confinement) -> list[bytes]:
     data = b""
     for piece in locations.byte_source(file, allowed).chunks:
         data += piece
@@ -95,7 +95,7 @@ def _schema(ctx: JobContext, location: str, files, derived: DataSchema | None) -
         ctx.log("schema derived from the query result's column types")
         return derived
     try:
-        schema = infer_schema(_sample_lines(files[0], allowed))
+        schema = infer_schema(sample_lines(files[0], allowed))
     except SchemaError as error:
         raise JobFailed(f"Cannot infer a schema from {files[0].uri}: {error}")
     ctx.log(f"no schema given: inferred one from the first {SAMPLE_LINES} lines of {files[0].uri}")

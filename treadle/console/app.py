@@ -43,16 +43,22 @@ SECURITY_HEADERS = {
 
 
 class SecurityHeaders:
-    """ASGI middleware adding SECURITY_HEADERS to every console response."""
+    """ASGI middleware adding SECURITY_HEADERS to every console response,
+    and a Server-Timing header with the time the server took to answer (what
+    bench/console.py measures, and what a browser's developer tools show)."""
 
     def __init__(self, app):
         self.app = app
         self._headers = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
 
     async def __call__(self, scope, receive, send):
+        started = time.perf_counter()
+
         async def with_headers(message):
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *self._headers]}
+                timing = f"app;dur={(time.perf_counter() - started) * 1000:.2f}".encode()
+                message = {**message, "headers": [*message.get("headers", []), *self._headers,
+                                                  (b"server-timing", timing)]}
             await send(message)
         await self.app(scope, receive, with_headers)
 

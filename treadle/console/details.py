@@ -9,6 +9,7 @@ from typing import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
+from . import batch_predictions, evaluations, models
 from .app import Console
 from .kinds import KINDS
 from .sessions import Session
@@ -43,7 +44,7 @@ class ObjectPage:
 
 PAGES = {
     "DataSource": ObjectPage("DataSource", "datasource.html", verbose=True),
-    "MLModel": ObjectPage("MLModel", "model.html", verbose=True),
-    "Evaluation": ObjectPage("Evaluation", "evaluation.html"),
-    "BatchPrediction": ObjectPage("BatchPrediction", "batch_prediction.html"),
+    "MLModel": ObjectPage("MLModel", "model.html", verbose=True, context=models.context),
+    "Evaluation": ObjectPage("Evaluation", "evaluation.html", context=evaluations.context),
+    "BatchPrediction": ObjectPage("BatchPrediction", "batch_prediction.html", context=batch_predictions.context),
 }

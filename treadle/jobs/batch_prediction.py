@@ -116,6 +116,20 @@ def _lines_with_blanks(body: bytes, line_numbers: np.ndarray, blanks: list[int])
     return b"".join(row + b"\n" for _, row in merged)
 
 
+def output_base(output_uri: str) -> str:
+    return locations.join(output_uri, "batch-prediction/")
+
+
+def manifest_location(output_uri: str, prediction_id: str) -> str:
+    return locations.join(output_base(output_uri), f"{prediction_id}.manifest")
+
+
+def result_prefix(output_uri: str, prediction_id: str) -> str:
+    """What every result file's location starts with; the input file's name
+    and ".gz" follow."""
+    return locations.join(output_base(output_uri), f"result/{prediction_id}-")
+
+
 def run(ctx: JobContext) -> dict:
     doc = ctx.document
     model_entity = ctx.input("MLModel", doc["MLModelId"])
@@ -128,7 +142,6 @@ def run(ctx: JobContext) -> dict:
                                           "targetAttributeName": None}))
     threshold = float(model_entity.document.get("ScoreThreshold", 0.5))
     columns = _Columns(model, schema, threshold)
-    out_base = locations.join(doc["OutputUri"], "batch-prediction/")
     allowed = ctx.settings.confinement
     manifest: dict[str, str] = {}
     rejected = _RejectedLines(limit=10000)
@@ -142,7 +155,7 @@ def run(ctx: JobContext) -> dict:
             leftover = sorted(rejected.lines.pop(name, []))
             result.write(b"\n" * len(leftover))
             result.close()
-            target = locations.join(out_base, f"result/{doc['BatchPredictionId']}-{name}.gz")
+            target = result_prefix(doc["OutputUri"], doc["BatchPredictionId"]) + f"{name}.gz"
             locations.write_file(result.path, target, allowed)
             manifest[files[name].uri if name in files else name] = target
 
@@ -168,7 +181,7 @@ def run(ctx: JobContext) -> dict:
                     finish(name, _ResultFile(scratch, f"{name}.empty.gz", columns.header))
         except TooManyRejections as error:
             raise JobFailed(error.message)
-        manifest_uri = locations.join(out_base, f"{doc['BatchPredictionId']}.manifest")
+        manifest_uri = manifest_location(doc["OutputUri"], doc["BatchPredictionId"])
         locations.write_bytes(json.dumps(manifest).encode(), manifest_uri, allowed)
     ctx.log(f"scored {records.accepted} records, {rejected.count} invalid; manifest {manifest_uri}")
     return {"TotalRecordCount": records.selected, "InvalidRecordCount": rejected.count}

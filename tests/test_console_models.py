@@ -124,6 +124,7 @@ def binary(server, console, folder):
     write_dataset(train, 2000, "BINARY", seed=11)
     write_dataset(test, 600, "BINARY", seed=12)
     source = datasource(ml, train, "BINARY", name="binary " + HOSTILE)
+    ml.add_tags(ResourceId=source, ResourceType="DataSource", Tags=[{"Key": "team", "Value": "console"}])
     model_id = unique("ml")
     answer = console.submit(f"/console/models/new?datasource={source}", "/console/models/new", {
         "datasource": source, "model_type": "BINARY", "name": HOSTILE, "model_id": model_id, "flow": "default"})
@@ -154,6 +155,9 @@ def test_default_flow_splits_trains_with_console_parameters_and_evaluates(ml, co
         assert split["Name"].endswith(f"[percentBegin={begin}, percentEnd={end}, strategy=sequential]")
         assert re.fullmatch(r"ds-[0-9A-Za-z]{11}", split["DataSourceId"])
     assert re.fullmatch(r"ev-[0-9A-Za-z]{11}", made[0]["EvaluationId"])
+    # The datasource's tags reach the model through the splits.
+    assert {"Key": "team", "Value": "console"} in ml.describe_tags(
+        ResourceId=binary["model_id"], ResourceType="MLModel")["Tags"]
     assert settle(ml.get_evaluation, EvaluationId=made[0]["EvaluationId"], timeout=300)["Status"] == "COMPLETED"
     # The model's page lists both evaluations and the parameters used.
     page = console.page(f"/console/models/{binary['model_id']}")
@@ -381,6 +385,21 @@ def test_batch_prediction_created_and_its_results_downloaded(ml, console, binary
         "prediction_id": unique("bp")})
     assert refused.status_code == 400
     assert re.search(r'<p class="problem field-error" role="alert">[^<]*OutputUri', refused.text)
+
+
+def test_results_are_downloaded_from_s3(ml, console, binary, s3):
+    bucket = unique("results")
+    s3.client().create_bucket(Bucket=bucket)
+    prediction_id = unique("bp")
+    answer = console.submit("/console/batch-predictions/new", "/console/batch-predictions/new", {
+        "model": binary["model_id"], "datasource": binary["source"], "output": f"s3://{bucket}/scores/",
+        "prediction_id": prediction_id})
+    assert answer.status_code == 303
+    assert settle(ml.get_batch_prediction, BatchPredictionId=prediction_id, timeout=300)["Status"] == "COMPLETED"
+    download = console.get(f"/console/batch-predictions/{prediction_id}/results/0")
+    key = f"scores/batch-prediction/result/{prediction_id}-binary-train.csv.gz"
+    assert download.status_code == 200
+    assert download.content == s3.client().get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
 # -- security ------------------------------------------------------------------------------------

@@ -291,7 +291,12 @@ async def _split(console: Console, session: Session, facts: dict) -> tuple[str, 
     """The two datasources of the 70/30 split, as Amazon ML's console made
     them: the chosen one's location and schema, a sequential split each."""
     location, schema = _split_sources(facts)
-    base = facts["datasource"].get("Name") or facts["datasource"]["DataSourceId"]
+    original = facts["datasource"]["DataSourceId"]
+    base = facts["datasource"].get("Name") or original
+    # The splits carry the datasource's tags, so they still reach the model
+    # and the evaluation made from them (docs/behaviour.md, "Tags").
+    tags = (await console.call(session, "DescribeTags", {"ResourceId": original,
+                                                         "ResourceType": "DataSource"}))["Tags"]
     made = []
     for begin, end in ((0, SPLIT_AT), (SPLIT_AT, 100)):
         suffix = f" [percentBegin={begin}, percentEnd={end}, strategy=sequential]"
@@ -301,5 +306,8 @@ async def _split(console: Console, session: Session, facts: dict) -> tuple[str, 
             "ComputeStatistics": True,
             "DataSpec": {"DataLocationS3": location, "DataSchema": schema, "DataRearrangement": json.dumps(
                 {"splitting": {"percentBegin": begin, "percentEnd": end}})}})
+        if tags:
+            await console.call(session, "AddTags", {"ResourceId": datasource_id, "ResourceType": "DataSource",
+                                                    "Tags": tags})
         made.append(datasource_id)
     return made[0], made[1]

@@ -46,7 +46,8 @@ document.addEventListener("DOMContentLoaded", () => {
       const response = await fetch(form.action, {
         method: "POST", body: new URLSearchParams(new FormData(form)), credentials: "same-origin",
         headers: {"Accept": "application/json"}});
-      const answer = await response.json();
+      // A refusal before the handler (an expired session, a stale form) is not JSON.
+      const answer = await response.json().catch(() => ({error: `The server refused the request (${response.status}); reload the page and try again`}));
       if (!response.ok) {
         problem.textContent = answer.error || `The prediction failed (${response.status})`;
         problem.hidden = false;

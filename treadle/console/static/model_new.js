@@ -57,8 +57,8 @@ document.addEventListener("DOMContentLoaded", () => {
     try {
       const response = await fetch(form.dataset.checkUrl, {method: "POST", body, credentials: "same-origin",
                                                            headers: {"Accept": "application/json"}});
-      const answer = await response.json();
-      if (!response.ok) throw new Error(answer.error || "The check failed");
+      const answer = await response.json().catch(() => ({}));
+      if (!response.ok) throw new Error(answer.error || `The check was refused (${response.status}); reload the page and try again`);
       showProblem(answer.problem);
       okLine.textContent = answer.checked_against_schema ? "The recipe is valid for this datasource."
         : "The recipe's syntax is valid; its variables are checked once the datasource's schema is known.";

@@ -9,6 +9,8 @@ import functools
 import json
 import math
 
+from ..jobs.evaluation import INSIGHT_POINTS
+
 SHADES = 5  # confusion matrix cells are shaded in this many steps (CSS classes)
 
 
@@ -45,6 +47,9 @@ def _binary(insights: dict) -> dict:
     tp, fp = _at_or_above(table["pos"]), _at_or_above(table["neg"])
     return {"table": {"scores": table["scores"], "tp": tp, "fp": fp,
                       "positives": tp[0] if tp else 0.0, "negatives": fp[0] if fp else 0.0},
+            # Past this many records the job may have kept fewer scores than
+            # there were: counts are exact at the kept ones.
+            "coarse": insights.get("records", 0) > INSIGHT_POINTS, "kept": INSIGHT_POINTS,
             "histograms": insights.get("histograms"), "roc": insights.get("roc")}
 
 
@@ -99,7 +104,10 @@ def _multiclass(insights: dict) -> dict:
                       for label, f1, t, p in zip(labels, per_class["f1"], per_class["true_frequency"],
                                                  per_class["predicted_frequency"])),
                      key=lambda c: (-c["true"], c["label"]))
-    return {"matrix": {"labels": top["labels"], "rows": rows}, "classes": classes,
+    # The frequency bars are drawn against the largest share, so that many
+    # small classes still show their differences.
+    largest = max([c["true_share"] for c in classes] + [c["predicted_share"] for c in classes] + [1e-12])
+    return {"matrix": {"labels": top["labels"], "rows": rows}, "classes": classes, "largest_share": largest,
             "unknown_labels": insights.get("unknown_labels", 0)}
 
 

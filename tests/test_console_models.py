@@ -435,6 +435,13 @@ def test_another_account_cannot_open_these_objects(server, binary):
         assert answer.status_code == 404, action
 
 
+def test_ids_the_api_would_refuse_are_a_plain_refusal(console):
+    assert console.get("/console/models/not%20an%20id").status_code == 400
+    assert console.get("/console/evaluations/%3Cx%3E").status_code == 400
+    form = console.page("/console/models/new?datasource=%3Cx%3E")
+    assert "No datasource &lt;x&gt; in this account" in form
+
+
 def test_names_and_values_are_shown_escaped(console, binary):
     for path in (f"/console/models/{binary['model_id']}", f"/console/evaluations/{binary['evaluation']}",
                  f"/console/models/new?datasource={binary['source']}"):

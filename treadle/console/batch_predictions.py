@@ -73,7 +73,7 @@ async def _create(console: Console, session: Session, values: dict) -> str:
     if not name:
         try:
             model = await console.call(session, "GetMLModel", {"MLModelId": values["model"]})
-        except errors.ResourceNotFoundException:
+        except (errors.ResourceNotFoundException, errors.InvalidInputException):
             raise FormError("model", f"No ML model {values['model']} in this account")
         name = f"Batch prediction: {model.get('Name') or values['model']}"
     try:

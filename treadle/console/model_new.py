@@ -10,6 +10,7 @@ Everything is created through the API's own operations.
 from __future__ import annotations
 
 import json
+import logging
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -25,6 +26,7 @@ from .app import Console, FormError, form_of
 from .kinds import KINDS, enum
 from .sessions import Session
 
+log = logging.getLogger("treadle.console")
 # docs/behaviour.md, "Console defaults".
 CONSOLE_PARAMETERS = {"sgd.maxMLModelSizeInBytes": "104857600", "sgd.shuffleType": "auto",
                       "sgd.l2RegularizationAmount": "1e-6", "sgd.maxPasses": "10"}
@@ -99,13 +101,16 @@ async def _suggested(console: Console, session: Session, facts: dict) -> str:
         return FALLBACK_RECIPE
     entity = await run_in_threadpool(console.services.entities.get, session.account, "DataSource",
                                      facts["datasource"]["DataSourceId"])
-    statistics = {}
-    if entity is not None and entity.document.get("_statistics"):
-        statistics = json.loads(await run_in_threadpool(console.services.artifacts.get,
-                                                        entity.document["_statistics"]))
     try:
+        statistics = {}
+        if entity is not None and entity.document.get("_statistics"):
+            statistics = json.loads(await run_in_threadpool(console.services.artifacts.get,
+                                                            entity.document["_statistics"]))
         return await run_in_threadpool(suggested_recipe, facts["schema"], facts["model_type"], statistics)
-    except Exception:  # a schema the suggestion cannot use: the editor still opens
+    except Exception:
+        # Statistics that cannot be read or a schema the suggestion cannot
+        # use: the editor still opens, with the default.
+        log.exception("no suggested recipe for datasource %s", facts["datasource"]["DataSourceId"])
         return FALLBACK_RECIPE
 
 
@@ -123,7 +128,7 @@ async def _render(console: Console, request: Request, session: Session, values: 
     if chosen:
         try:
             facts = await datasource_facts(console, session, chosen, values.get("model_type"))
-        except errors.ResourceNotFoundException:
+        except (errors.ResourceNotFoundException, errors.InvalidInputException):
             problems = {"datasource": f"No datasource {chosen} in this account", **problems}
     values = {"flow": "default", "split": "on", "model_id": choices.suggest_id("ml"),
               "model_type": facts["model_type"] if facts else "BINARY",

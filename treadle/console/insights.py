@@ -50,7 +50,13 @@ def _binary(insights: dict) -> dict:
             # Past this many records the job may have kept fewer scores than
             # there were: counts are exact at the kept ones.
             "coarse": insights.get("records", 0) > INSIGHT_POINTS, "kept": INSIGHT_POINTS,
-            "histograms": insights.get("histograms"), "roc": insights.get("roc")}
+            "histograms": insights.get("histograms"), "roc": _curve(insights.get("roc"))}
+
+
+def _curve(roc: dict | None) -> dict | None:
+    """The ROC curve's points; the page finds the cut-off's point from the
+    threshold table, so the curve's own thresholds stay behind."""
+    return {"fpr": roc["fpr"], "tpr": roc["tpr"]} if roc else None
 
 
 def _at_or_above(weights: list[float]) -> list[float]:

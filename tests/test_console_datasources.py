@@ -271,7 +271,7 @@ def test_upload_creates_a_datasource_whose_insights_match_pandas(console_server,
 
     # Numeric: figures and every histogram level, exactly.
     income = pd.to_numeric(frame["income"].replace("", np.nan)).dropna().to_numpy()
-    from treadle.console.insights import shown
+    from treadle.console.data_insights import shown
 
     facts = dict(re.findall(r"<dt>([^<]*)</dt><dd>([^<]*)</dd>", articles["income"]))
     assert facts["Values"] == f"{len(income):,}"

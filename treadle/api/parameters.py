@@ -2,16 +2,44 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from ..protocol.errors import InvalidInputException
 
-DEFAULTS = {
-    "sgd.maxMLModelSizeInBytes": "33554432",
-    "sgd.maxPasses": "10",
-    "sgd.shuffleType": "none",
-    "sgd.l1RegularizationAmount": "0.0",
-    "sgd.l2RegularizationAmount": "0.0",
-}
+
+@dataclass(frozen=True)
+class Parameter:
+    """One training parameter: its API default and what values it takes
+    (a whole number in [low, high], an amount >= 0, or one of `choices`)."""
+    key: str
+    default: str
+    kind: str  # "integer", "amount" or "choice"
+    low: int | None = None
+    high: int | None = None
+    choices: tuple[str, ...] = ()
+
+    def normalize(self, text: str) -> str:
+        """The value as TrainingParameters echoes it; InvalidInputException
+        naming the key when it is not one this parameter takes."""
+        if self.kind == "integer":
+            return _integer(self.key, text, self.low, self.high)
+        if self.kind == "amount":
+            return _amount(self.key, text)
+        value = text.strip().lower()
+        if value not in self.choices:
+            raise InvalidInputException(f"Parameters {self.key} must be {' or '.join(self.choices)}, got {text!r}")
+        return value
+
+
+PARAMETERS = (
+    Parameter("sgd.maxMLModelSizeInBytes", "33554432", "integer", 100000, 2147483648),
+    Parameter("sgd.maxPasses", "10", "integer", 1, 10000),
+    Parameter("sgd.shuffleType", "none", "choice", choices=("auto", "none")),
+    Parameter("sgd.l1RegularizationAmount", "0.0", "amount"),
+    Parameter("sgd.l2RegularizationAmount", "0.0", "amount"),
+)
+DEFAULTS = {parameter.key: parameter.default for parameter in PARAMETERS}
+BOTH_REGULARIZATIONS = ("Parameters sgd.l1RegularizationAmount and sgd.l2RegularizationAmount cannot both be set")
 
 
 def _integer(key: str, text: str, low: int, high: int) -> str:
@@ -43,19 +71,8 @@ def normalize_parameters(given: dict[str, str] | None) -> dict[str, str]:
         raise InvalidInputException(
             f"Unknown training parameter(s) {', '.join(unknown)}; known: {', '.join(DEFAULTS)}")
     merged = {**DEFAULTS, **given}
-    result = {
-        "sgd.maxMLModelSizeInBytes": _integer(
-            "sgd.maxMLModelSizeInBytes", merged["sgd.maxMLModelSizeInBytes"], 100000, 2147483648),
-        "sgd.maxPasses": _integer("sgd.maxPasses", merged["sgd.maxPasses"], 1, 10000),
-        "sgd.l1RegularizationAmount": _amount("sgd.l1RegularizationAmount", merged["sgd.l1RegularizationAmount"]),
-        "sgd.l2RegularizationAmount": _amount("sgd.l2RegularizationAmount", merged["sgd.l2RegularizationAmount"]),
-    }
-    shuffle = merged["sgd.shuffleType"].strip().lower()
-    if shuffle not in ("auto", "none"):
-        raise InvalidInputException(f"Parameters sgd.shuffleType must be auto or none, got {merged['sgd.shuffleType']!r}")
-    result["sgd.shuffleType"] = shuffle
+    result = {parameter.key: parameter.normalize(merged[parameter.key]) for parameter in PARAMETERS}
     if float(result["sgd.l1RegularizationAmount"]) > 0 and float(result["sgd.l2RegularizationAmount"]) > 0:
-        raise InvalidInputException(
-            "Parameters sgd.l1RegularizationAmount and sgd.l2RegularizationAmount cannot both be set")
+        raise InvalidInputException(BOTH_REGULARIZATIONS)
     result["algorithm"] = "sgd"
     return result

@@ -181,6 +181,9 @@ def page(console: Console, handler: Handler, *, json_api: bool = False):
         except errors.ResourceNotFoundException as error:
             response = console.render(request, session, "error.html", status=404, title="Not found",
                                       message=error.message)
+        except errors.InvalidInputException as error:  # an ID in the address the API would refuse
+            response = console.render(request, session, "error.html", status=400, title="Not understood",
+                                      message=error.message)
         if new_token:
             console.set_cookie(response, new_token, max_age=int(session.expires_at - time.time()))
         return response

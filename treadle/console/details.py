@@ -9,7 +9,7 @@ from typing import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import insights
+from . import batch_predictions, data_insights, evaluations, models
 from .app import Console
 from .kinds import KINDS
 from .sessions import Session
@@ -43,8 +43,8 @@ class ObjectPage:
 
 
 PAGES = {
-    "DataSource": ObjectPage("DataSource", "datasource.html", verbose=True, context=insights.context),
-    "MLModel": ObjectPage("MLModel", "model.html", verbose=True),
-    "Evaluation": ObjectPage("Evaluation", "evaluation.html"),
-    "BatchPrediction": ObjectPage("BatchPrediction", "batch_prediction.html"),
+    "DataSource": ObjectPage("DataSource", "datasource.html", verbose=True, context=data_insights.context),
+    "MLModel": ObjectPage("MLModel", "model.html", verbose=True, context=models.context),
+    "Evaluation": ObjectPage("Evaluation", "evaluation.html", context=evaluations.context),
+    "BatchPrediction": ObjectPage("BatchPrediction", "batch_prediction.html", context=batch_predictions.context),
 }

@@ -11,7 +11,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..api.context import Services
 from ..store.credentials import CredentialStore
-from . import datasources, details, objects
+from . import batch_predictions, datasources, details, evaluations, models, objects
 from .app import HERE, Console, FormError, SecurityHeaders, page, read_form, same_origin
 from .kinds import BY_SLUG
 from .sessions import COOKIE, SESSION_SECONDS, SessionStore, SignInRefused
@@ -114,6 +114,9 @@ def console_app(services: Services, anonymous: bool):
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         *datasources.routes(console),  # before /datasources/{entity_id}
     ]
+    # Before the object pages, whose /{slug}/{entity_id} would take "new".
+    for module in (models, evaluations, batch_predictions):
+        routes += module.routes(signed_in, _object_action)
     for slug in BY_SLUG:
         routes.append(Route(f"/{slug}/{{entity_id}}", signed_in(_object_page(slug))))
         routes.append(Route(f"/{slug}/{{entity_id}}/status", signed_in(_status(slug), json_api=True)))

@@ -117,6 +117,20 @@ def _lines_with_blanks(body: bytes, line_numbers: np.ndarray, blanks: list[int])
     return b"".join(row + b"\n" for _, row in merged)
 
 
+def output_base(output_uri: str) -> str:
+    return locations.join(output_uri, "batch-prediction/")
+
+
+def manifest_location(output_uri: str, prediction_id: str) -> str:
+    return locations.join(output_base(output_uri), f"{prediction_id}.manifest")
+
+
+def result_prefix(output_uri: str, prediction_id: str) -> str:
+    """What every result file's location starts with; the input file's name
+    and ".gz" follow."""
+    return locations.join(output_base(output_uri), f"result/{prediction_id}-")
+
+
 def run(ctx: JobContext) -> dict:
     doc = ctx.document
     model_entity = ctx.input("MLModel", doc["MLModelId"])
@@ -129,7 +143,6 @@ def run(ctx: JobContext) -> dict:
                                           "targetAttributeName": None}))
     threshold = float(model_entity.document.get("ScoreThreshold", 0.5))
     columns = _Columns(model, schema, threshold)
-    out_base = locations.join(doc["OutputUri"], "batch-prediction/")
     allowed = ctx.settings.confinement
     manifest: dict[str, str] = {}
     rejected = _RejectedLines(limit=10000)
@@ -137,9 +150,9 @@ def run(ctx: JobContext) -> dict:
     records.rejections = rejected
     uris = {f.name: f.uri for f in locations.list_data_files(datasource.document["DataLocationS3"], allowed)}
     # One result per file the reader reads.
-    targets = {source.name: locations.join(out_base, f"result/{doc['BatchPredictionId']}-{source.name}.gz")
-               for source in records.sources}
-    manifest_uri = locations.join(out_base, f"{doc['BatchPredictionId']}.manifest")
+    prefix = result_prefix(doc["OutputUri"], doc["BatchPredictionId"])
+    targets = {source.name: f"{prefix}{source.name}.gz" for source in records.sources}
+    manifest_uri = manifest_location(doc["OutputUri"], doc["BatchPredictionId"])
     claim_outputs(ctx, [*targets.values(), manifest_uri], "OutputUri")
     with ctx.scratch("batch-") as scratch:
         current: tuple[str, _ResultFile] | None = None

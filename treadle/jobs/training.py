@@ -57,12 +57,17 @@ def resolve_recipe(ctx: JobContext, schema_text: str, model_type: str, datasourc
             return locations.read_text(doc["_recipe_uri"], ctx.settings.confinement)
         except LocationError as error:
             raise JobFailed(f"Cannot read RecipeUri: {error}")
-    statistics = datasource_statistics(ctx, datasource)
-    target = statistics.get("target") or {}
-    hint = len(target.get("distribution") or [])
-    text = suggest_recipe(json.loads(schema_text), _suggestion_stats(statistics, model_type, hint))
+    text = suggested_recipe(schema_text, model_type, datasource_statistics(ctx, datasource))
     ctx.log(f"no recipe given: using the suggested recipe {text}")
     return text
+
+
+def suggested_recipe(schema_text: str, model_type: str, statistics: dict) -> str:
+    """The recipe a model gets without one, from its training datasource's
+    schema and statistics (docs/behaviour.md, "Recipes")."""
+    target = statistics.get("target") or {}
+    hint = len(target.get("distribution") or [])
+    return suggest_recipe(json.loads(schema_text), _suggestion_stats(statistics, model_type, hint))
 
 
 class Labels:

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import requests
 
-from support import Server, service_missing, settle, treadle, unique
+from support import Server, settle, treadle, unique
 from test_sql_datasources import mariadb  # noqa: F401 (a fixture: a table on the local MariaDB)
 
 UPLOAD_LIMIT = 400_000
@@ -393,47 +393,37 @@ def test_wizard_reads_a_query_and_creates_an_rds_datasource(console_server, alic
     assert schema["targetAttributeName"] == "amount"
 
 
-def test_in_chromium_the_wizard_uploads_and_the_insights_draw(console_server, frame, data_dir, tmp_path):
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as error:
-        service_missing("Playwright", str(error))
-    if not Path("/usr/bin/chromium").exists():
-        service_missing("Chromium", "/usr/bin/chromium is not installed")
+def test_in_chromium_the_wizard_uploads_and_the_insights_draw(console_server, frame, data_dir, tmp_path, browser):
     csv_file = tmp_path / "customers.csv"
     frame.head(500).to_csv(csv_file, index=False)
     keys = console_server.default_keys
     problems, dialogs = [], []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("pageerror", lambda error: problems.append(str(error)))
-            page.on("console", lambda message: message.type == "error" and problems.append(message.text))
-            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-            page.goto(f"{console_server.url}/console/signin?next=/console/datasources/new")
-            page.fill("input[name=access_key_id]", keys.access_key_id)
-            page.fill("input[name=secret_access_key]", keys.secret_access_key)
-            with page.expect_navigation():
-                page.click("button:has-text('Sign in')")
-            page.check("input[name=source][value=upload]")
-            with page.expect_navigation():
-                page.set_input_files("#upload-file", str(csv_file))
-            assert page.input_value("input[name=name_6]") == "y"
-            page.check("input[name=target][value='6']")
-            ds_id = page.input_value("input[name=datasource_id]")
-            with page.expect_navigation():
-                page.click("#create-button")
-            assert page.url.endswith(f"/console/datasources/{ds_id}")
-            settle(console_server.client().get_data_source, DataSourceId=ds_id)
-            page.reload()
-            for chart in ("#insights .target", "#attribute-3", "#attribute-1"):  # drawn once in view
-                page.locator(chart).scroll_into_view_if_needed()
-                page.wait_for_selector(f"{chart} .chart canvas", state="attached", timeout=10000)
-            page.select_option("[data-bins-for=a1]", "20")
-            assert "bins of width" in page.text_content("[data-caption-for=a1]")
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.goto(f"{console_server.url}/console/signin?next=/console/datasources/new")
+        page.fill("input[name=access_key_id]", keys.access_key_id)
+        page.fill("input[name=secret_access_key]", keys.secret_access_key)
+        with page.expect_navigation():
+            page.click("button:has-text('Sign in')")
+        page.check("input[name=source][value=upload]")
+        with page.expect_navigation():
+            page.set_input_files("#upload-file", str(csv_file))
+        assert page.input_value("input[name=name_6]") == "y"
+        page.check("input[name=target][value='6']")
+        ds_id = page.input_value("input[name=datasource_id]")
+        with page.expect_navigation():
+            page.click("#create-button")
+        assert page.url.endswith(f"/console/datasources/{ds_id}")
+        settle(console_server.client().get_data_source, DataSourceId=ds_id)
+        page.reload()
+        for chart in ("#insights .target", "#attribute-3", "#attribute-1"):  # drawn once in view
+            page.locator(chart).scroll_into_view_if_needed()
+            page.wait_for_selector(f"{chart} .chart canvas", state="attached", timeout=10000)
+        page.select_option("[data-bins-for=a1]", "20")
+        assert "bins of width" in page.text_content("[data-caption-for=a1]")
+    finally:
+        page.close()
     assert not problems and not dialogs  # no script error, no CSP violation, no injected script ran

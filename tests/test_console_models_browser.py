@@ -1,35 +1,13 @@
 """The evaluation page's cut-off slider in headless Chromium: moving it
 updates the figures at once, and saving sets the model's ScoreThreshold."""
-import os
-
 import numpy as np
 import pytest
 
-from support import service_missing
 from test_console_models import binary, console, exact_scores, folder  # noqa: F401 (fixtures)
 from test_learning import artifact
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as error:
-        service_missing("Playwright", str(error))
-    if not os.path.exists(CHROMIUM):
-        service_missing("Chromium", f"{CHROMIUM} is not installed")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
-
-def signed_in_page(chromium, server):
-    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+def signed_in_page(browser, server):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
     problems = []
     page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: problems.append(str(error)))
@@ -41,8 +19,8 @@ def signed_in_page(chromium, server):
     return page, problems
 
 
-def test_slider_updates_figures_and_saves_the_threshold(chromium, server, binary):  # noqa: F811
-    page, problems = signed_in_page(chromium, server)
+def test_slider_updates_figures_and_saves_the_threshold(browser, server, binary):  # noqa: F811
+    page, problems = signed_in_page(browser, server)
     page.goto(f"{server.url}/console/evaluations/{binary['evaluation']}")
     page.wait_for_selector("#histogram-chart canvas")
     scores, labels = exact_scores(artifact(server, binary["model_id"]), binary["test"])

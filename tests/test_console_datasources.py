@@ -93,14 +93,14 @@ class Browser:
         return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
 
     def wizard(self, form: dict, action: str) -> requests.Response:
-        return self.http.post(f"{self.base}/console/datasources/new", data={**form, "action": action},
+        return self.http.post(f"{self.base}/console/new/datasource", data={**form, "action": action},
                               headers={"Origin": self.base}, allow_redirects=False, timeout=60)
 
     def upload(self, body, csrf: str | None, **headers) -> requests.Response:
         sent = {"Origin": self.base, "Content-Type": "text/csv", **headers}
         if csrf:
             sent["X-CSRF-Token"] = csrf
-        return self.http.post(f"{self.base}/console/datasources/upload", data=body, headers=sent, timeout=60)
+        return self.http.post(f"{self.base}/console/new/datasource/upload", data=body, headers=sent, timeout=60)
 
 
 def make_frame(n: int = 3000, seed: int = 11) -> pd.DataFrame:
@@ -147,7 +147,7 @@ def alice(console_server):
 
 
 def read(browser: Browser, **fields) -> tuple[requests.Response, dict]:
-    start = browser.get("/console/datasources/new")
+    start = browser.get("/console/new/datasource")
     form = {**form_values(start.text), **fields}
     response = browser.wizard(form, "read")
     return response, form_values(response.text)
@@ -233,7 +233,7 @@ def test_errors_are_shown_next_to_their_fields(console_server, alice, frame, dat
 
 
 def upload_csv(browser: Browser, body: bytes) -> dict:
-    csrf = browser.csrf(browser.get("/console/datasources/new").text)
+    csrf = browser.csrf(browser.get("/console/new/datasource").text)
     response = browser.upload(body, csrf)
     assert response.status_code == 200, response.text
     return response.json()
@@ -316,7 +316,7 @@ def test_upload_creates_a_datasource_whose_insights_match_pandas(console_server,
 def test_uploads_are_refused_past_the_limit_and_leave_nothing(console_server, alice, data_dir):
     folder = data_dir / "uploads" / "111111111111"
     before = sorted(folder.iterdir()) if folder.exists() else []
-    csrf = alice.csrf(alice.get("/console/datasources/new").text)
+    csrf = alice.csrf(alice.get("/console/new/datasource").text)
     too_big = b"a,b\n" + b"1,2\n" * (UPLOAD_LIMIT // 4)
     response = alice.upload(too_big, csrf)
     assert response.status_code == 413 and "400,000 bytes" in response.json()["error"]
@@ -353,7 +353,7 @@ def test_uploads_are_off_without_an_allowed_directory(tmp_path_factory, s3):
     server.start()
     try:
         browser = Browser(server, server.default_keys)
-        page = browser.get("/console/datasources/new").text
+        page = browser.get("/console/new/datasource").text
         assert "Uploads are off on this server" in page and "--allow-local-path" in page
         response = browser.upload(b"a,b\n1,2\n", browser.csrf(page))
         assert response.status_code == 403
@@ -403,7 +403,7 @@ def test_in_chromium_the_wizard_uploads_and_the_insights_draw(console_server, fr
         page.on("pageerror", lambda error: problems.append(str(error)))
         page.on("console", lambda message: message.type == "error" and problems.append(message.text))
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-        page.goto(f"{console_server.url}/console/signin?next=/console/datasources/new")
+        page.goto(f"{console_server.url}/console/signin?next=/console/new/datasource")
         page.fill("input[name=access_key_id]", keys.access_key_id)
         page.fill("input[name=secret_access_key]", keys.secret_access_key)
         with page.expect_navigation():

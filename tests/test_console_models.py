@@ -126,7 +126,7 @@ def binary(server, console, folder):
     source = datasource(ml, train, "BINARY", name="binary " + HOSTILE)
     ml.add_tags(ResourceId=source, ResourceType="DataSource", Tags=[{"Key": "team", "Value": "console"}])
     model_id = unique("ml")
-    answer = console.submit(f"/console/models/new?datasource={source}", "/console/models/new", {
+    answer = console.submit(f"/console/new/model?datasource={source}", "/console/new/model", {
         "datasource": source, "model_type": "BINARY", "name": HOSTILE, "model_id": model_id, "flow": "default"})
     assert answer.status_code == 303 and answer.headers["location"] == f"/console/models/{model_id}"
     model = settle(ml.get_ml_model, MLModelId=model_id, timeout=300)
@@ -166,14 +166,14 @@ def test_default_flow_splits_trains_with_console_parameters_and_evaluates(ml, co
 
 
 def test_suggested_ids_and_recipe_on_the_form(ml, console, binary):
-    page = console.page(f"/console/models/new?datasource={binary['source']}")
+    page = console.page(f"/console/new/model?datasource={binary['source']}")
     assert re.search(r'name="model_id" value="ml-[0-9A-Za-z]{11}"', page)
     recipe = html.unescape(re.search(r'<textarea name="recipe"[^>]*>(.*?)</textarea>', page, re.S).group(1))
     assert "NUMERIC_VARS_QB_" in recipe and json.loads(recipe)["outputs"][0] == "ALL_BINARY"
     # Every training parameter with its range and the API's default.
     for text in ("100,000 to 2,147,483,648", "1 to 10,000", "sgd.l1RegularizationAmount", "API default"):
         assert text in page
-    suggestion = console.get(f"/console/models/new/suggestion?datasource={binary['source']}").json()
+    suggestion = console.get(f"/console/new/model/suggestion?datasource={binary['source']}").json()
     assert suggestion["model_type"] == "BINARY" and suggestion["target"] == "y"
 
 
@@ -190,7 +190,7 @@ def custom_form(source: str, model_id: str, **changes) -> dict:
 
 def test_recipe_error_is_shown_at_its_position(ml, console, binary):
     model_id = unique("ml")
-    answer = console.submit("/console/models/new", "/console/models/new",
+    answer = console.submit("/console/new/model", "/console/new/model",
                             custom_form(binary["source"], model_id, recipe=BAD_RECIPE))
     assert answer.status_code == 400
     page = answer.text
@@ -200,23 +200,23 @@ def test_recipe_error_is_shown_at_its_position(ml, console, binary):
     with pytest.raises(ClientError):
         ml.get_ml_model(MLModelId=model_id)
     # The editor's check on demand gives the same place.
-    token = csrf_token(console.page("/console/models/new"))
-    checked = console.http.post(f"{console.base}/console/models/new/recipe-check", headers={"Origin": console.base},
+    token = csrf_token(console.page("/console/new/model"))
+    checked = console.http.post(f"{console.base}/console/new/model/recipe-check", headers={"Origin": console.base},
                                 data={"csrf": token, "datasource": binary["source"], "recipe": BAD_RECIPE}).json()
     assert not checked["ok"] and (checked["problem"]["line"], checked["problem"]["column"]) == (6, 6)
-    broken = console.http.post(f"{console.base}/console/models/new/recipe-check", headers={"Origin": console.base},
+    broken = console.http.post(f"{console.base}/console/new/model/recipe-check", headers={"Origin": console.base},
                                data={"csrf": token, "datasource": binary["source"], "recipe": '{"outputs": [,]}'})
     assert broken.json()["problem"]["column"] == 14 and "not valid JSON" in broken.json()["problem"]["message"]
 
 
 def test_parameter_errors_are_shown_next_to_their_fields(ml, console, binary):
     model_id = unique("ml")
-    answer = console.submit("/console/models/new", "/console/models/new", custom_form(
+    answer = console.submit("/console/new/model", "/console/new/model", custom_form(
         binary["source"], model_id, **{"param.sgd.maxPasses": "0", "param.sgd.l1RegularizationAmount": "0.1"}))
     assert answer.status_code == 400
     assert re.search(r'id="error-param-sgd-maxPasses">Parameters sgd.maxPasses must be between 1 and 10000',
                      answer.text)
-    answer = console.submit("/console/models/new", "/console/models/new", custom_form(
+    answer = console.submit("/console/new/model", "/console/new/model", custom_form(
         binary["source"], model_id, **{"param.sgd.l1RegularizationAmount": "0.1"}))
     assert re.search(r'id="error-param-sgd-l2RegularizationAmount">Parameters sgd.l1RegularizationAmount and',
                      answer.text)
@@ -228,7 +228,7 @@ def test_custom_flow_without_split_uses_recipe_and_parameters(ml, console, binar
     model_id = unique("ml")
     form = custom_form(binary["source"], model_id)
     del form["split"]  # an unchecked box
-    answer = console.submit("/console/models/new", "/console/models/new", form)
+    answer = console.submit("/console/new/model", "/console/new/model", form)
     assert answer.status_code == 303
     model = ml.get_ml_model(MLModelId=model_id, Verbose=True)
     assert model["TrainingDataSourceId"] == binary["source"] and model["Recipe"] == RECIPE
@@ -362,7 +362,7 @@ def test_regression_evaluation_rmse_and_residual_histogram(ml, console, server, 
 def test_batch_prediction_created_and_its_results_downloaded(ml, console, binary, folder):
     output = folder / unique("out")
     prediction_id = unique("bp")
-    answer = console.submit("/console/batch-predictions/new", "/console/batch-predictions/new", {
+    answer = console.submit("/console/new/batch-prediction", "/console/new/batch-prediction", {
         "model": binary["model_id"], "datasource": binary["source"], "output": output.as_uri() + "/",
         "name": "", "prediction_id": prediction_id})
     assert answer.status_code == 303 and answer.headers["location"] == f"/console/batch-predictions/{prediction_id}"
@@ -380,7 +380,7 @@ def test_batch_prediction_created_and_its_results_downloaded(ml, console, binary
     assert console.get(f"/console/batch-predictions/{prediction_id}/results/1").status_code == 404
     assert console.get(f"/console/batch-predictions/{prediction_id}/results/..%2F..%2Fetc").status_code == 404
     # A bad output location is shown next to its field.
-    refused = console.submit("/console/batch-predictions/new", "/console/batch-predictions/new", {
+    refused = console.submit("/console/new/batch-prediction", "/console/new/batch-prediction", {
         "model": binary["model_id"], "datasource": binary["source"], "output": "ftp://nowhere/",
         "prediction_id": unique("bp")})
     assert refused.status_code == 400
@@ -391,7 +391,7 @@ def test_results_are_downloaded_from_s3(ml, console, binary, s3):
     bucket = unique("results")
     s3.client().create_bucket(Bucket=bucket)
     prediction_id = unique("bp")
-    answer = console.submit("/console/batch-predictions/new", "/console/batch-predictions/new", {
+    answer = console.submit("/console/new/batch-prediction", "/console/new/batch-prediction", {
         "model": binary["model_id"], "datasource": binary["source"], "output": f"s3://{bucket}/scores/",
         "prediction_id": prediction_id})
     assert answer.status_code == 303
@@ -412,7 +412,7 @@ def test_changes_without_the_csrf_token_or_origin_are_refused(ml, console, binar
     foreign = console.http.post(f"{console.base}{path}/threshold", data={"csrf": token, "threshold": "0.9"},
                                 headers={"Origin": "http://elsewhere.example"}, allow_redirects=False)
     assert foreign.status_code == 403
-    created = console.submit("/console/models/new", "/console/models/new", {
+    created = console.submit("/console/new/model", "/console/new/model", {
         "datasource": binary["source"], "model_type": "BINARY", "model_id": unique("ml"), "flow": "default"},
         csrf=False)
     assert created.status_code == 403
@@ -424,7 +424,7 @@ def test_another_account_cannot_open_these_objects(server, binary):
     for path in (f"/console/models/{binary['model_id']}", f"/console/evaluations/{binary['evaluation']}",
                  f"/console/batch-predictions/{binary['model_id']}"):
         assert bob.get(path).status_code == 404
-    form = bob.page(f"/console/models/new?datasource={binary['source']}")
+    form = bob.page(f"/console/new/model?datasource={binary['source']}")
     assert "binary &lt;script&gt;" not in form and "There is no datasource with statistics" in form
     token = csrf_token(form)
     for action, data in ((f"/console/models/{binary['model_id']}/predict", {"record.x1": "1"}),
@@ -438,13 +438,13 @@ def test_another_account_cannot_open_these_objects(server, binary):
 def test_ids_the_api_would_refuse_are_a_plain_refusal(console):
     assert console.get("/console/models/not%20an%20id").status_code == 400
     assert console.get("/console/evaluations/%3Cx%3E").status_code == 400
-    form = console.page("/console/models/new?datasource=%3Cx%3E")
+    form = console.page("/console/new/model?datasource=%3Cx%3E")
     assert "No datasource &lt;x&gt; in this account" in form
 
 
 def test_names_and_values_are_shown_escaped(console, binary):
     for path in (f"/console/models/{binary['model_id']}", f"/console/evaluations/{binary['evaluation']}",
-                 f"/console/models/new?datasource={binary['source']}"):
+                 f"/console/new/model?datasource={binary['source']}"):
         page = console.page(path)
         assert "<script>alert" not in page and "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
         assert "&#39;quoted&#39; &amp;" in page

@@ -96,6 +96,20 @@ def test_a_change_without_the_csrf_token_or_from_elsewhere_is_refused(server):
     assert accepted.status_code == 200 and ml.get_data_source(DataSourceId=ds_id)["Name"] == "after"
 
 
+def test_objects_named_like_pages_open_as_objects(server):
+    """IDs are free text to the API: "new" and "upload" are objects' IDs,
+    not the console's creation pages."""
+    ml = server.client()
+    for ds_id in ("new", "upload"):
+        ml.create_data_source_from_s3(DataSourceId=ds_id, DataSourceName=f"called {ds_id}",
+                                      DataSpec={"DataLocationS3": "s3://b/k.csv"})
+    user = ConsoleSession(server, server.default_keys)
+    for ds_id in ("new", "upload"):
+        page = user.get(f"/console/datasources/{ds_id}")
+        assert page.status_code == 200 and f"called {ds_id}" in page.text
+    assert "Create" in user.get("/console/new/datasource").text
+
+
 def test_one_account_cannot_open_or_change_another_accounts_object_by_url(server):
     ds_id = unique("ds")
     server.client().create_data_source_from_s3(DataSourceId=ds_id, DataSourceName="alice-private",

@@ -176,7 +176,7 @@ def _refused(console: Console, request: Request, session: Session, status: int, 
 
 def routes(signed_in, object_action) -> list[Route]:
     return [
-        Route("/batch-predictions/new", signed_in(form), methods=["GET"]),
-        Route("/batch-predictions/new", signed_in(create), methods=["POST"]),
+        Route("/new/batch-prediction", signed_in(form), methods=["GET"]),
+        Route("/new/batch-prediction", signed_in(create), methods=["POST"]),
         Route("/batch-predictions/{entity_id}/results/{index:int}", signed_in(download), methods=["GET"]),
     ]

@@ -1,4 +1,4 @@
-"""Creating a datasource: the wizard at /console/datasources/new.
+"""Creating a datasource: the wizard at /console/new/datasource.
 
 One form, filled in steps: where the data is (an s3:// or file://
 location, a CSV file uploaded from the browser, or a query on a database
@@ -26,7 +26,7 @@ from ..data.schema import MAX_ATTRIBUTES, TYPES, DataSchema, SchemaError, parse_
 from ..protocol import errors
 from ..store.databases import DatabaseRegistry
 from . import sampling, uploads
-from .app import Console, FormError, form_of, page
+from .app import Console, FormError, form_of
 from .kinds import KINDS
 from .sessions import Session
 
@@ -52,11 +52,12 @@ def suggest_id() -> str:
     return "ds-" + "".join(secrets.choice(ID_CHARACTERS) for _ in range(11))
 
 
-def routes(console: Console) -> list[Route]:
+def routes(signed_in, object_action) -> list[Route]:
+    """As models.routes: the wizard and the upload it streams to."""
     return [
-        Route("/datasources/new", page(console, start), methods=["GET"]),
-        Route("/datasources/new", page(console, submit), methods=["POST"]),
-        Route("/datasources/upload", page(console, uploads.receive, json_api=True), methods=["POST"]),
+        Route("/new/datasource", signed_in(start), methods=["GET"]),
+        Route("/new/datasource", signed_in(submit), methods=["POST"]),
+        Route("/new/datasource/upload", signed_in(uploads.receive, json_api=True), methods=["POST"]),
     ]
 
 

@@ -121,10 +121,10 @@ def routes(signed_in, object_action) -> list[Route]:
     `object_action` runs an action of an object page, showing a FormError
     on that page."""
     return [
-        Route("/models/new", signed_in(model_new.form), methods=["GET"]),
-        Route("/models/new", signed_in(model_new.create), methods=["POST"]),
-        Route("/models/new/suggestion", signed_in(model_new.suggestion, json_api=True), methods=["GET"]),
-        Route("/models/new/recipe-check", signed_in(model_new.check_recipe, json_api=True), methods=["POST"]),
+        Route("/new/model", signed_in(model_new.form), methods=["GET"]),
+        Route("/new/model", signed_in(model_new.create), methods=["POST"]),
+        Route("/new/model/suggestion", signed_in(model_new.suggestion, json_api=True), methods=["GET"]),
+        Route("/new/model/recipe-check", signed_in(model_new.check_recipe, json_api=True), methods=["POST"]),
         Route("/models/{entity_id}/endpoint", signed_in(object_action("models", create_endpoint)),
               methods=["POST"]),
         Route("/models/{entity_id}/endpoint/delete", signed_in(object_action("models", delete_endpoint)),

@@ -112,10 +112,10 @@ def console_app(services: Services, anonymous: bool):
         Route("/signout", signed_in(signout), methods=["POST"]),
         Route("/objects", signed_in(objects.list_objects)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
-        *datasources.routes(console),  # before /datasources/{entity_id}
     ]
-    # Before the object pages, whose /{slug}/{entity_id} would take "new".
-    for module in (models, evaluations, batch_predictions):
+    # Creation pages live under /new/, where no object ID can be taken for a
+    # page's name (an object may well be called "new").
+    for module in (datasources, models, evaluations, batch_predictions):
         routes += module.routes(signed_in, _object_action)
     for slug in BY_SLUG:
         routes.append(Route(f"/{slug}/{{entity_id}}", signed_in(_object_page(slug))))

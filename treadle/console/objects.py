@@ -74,7 +74,7 @@ async def rename(console: Console, kind: Kind, request: Request, session: Sessio
         await console.call(session, kind.update, {kind.id_member: entity_id, kind.name_member: name})
     except errors.InvalidInputException as error:
         raise FormError("name", error.message)
-    return RedirectResponse(kind.url(entity_id) + "#details", status_code=303)
+    return RedirectResponse(kind.url(entity_id) + "#manage", status_code=303)
 
 
 async def add_tag(console: Console, kind: Kind, request: Request, session: Session) -> Response:

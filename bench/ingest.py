@@ -81,8 +81,9 @@ def _block(rng: np.random.Generator, start: int, n: int, cities: np.ndarray, sen
     return sink.getvalue().to_pybytes()
 
 
-def generate(path: str, size: int, seed: int = 20240601) -> None:
-    """Write a CSV of about `size` bytes; the same seed and size give the same file."""
+def generate(path: str, size: int, seed: int = 20240601, rows: int | None = None) -> None:
+    """Write a CSV of about `size` bytes, or of `rows` records (a multiple of
+    200,000); the same seed and size give the same file."""
     rng = np.random.default_rng(seed)
     letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
     vocabulary = np.array(["".join(rng.choice(letters, k)) for k in rng.integers(2, 12, 20000)])
@@ -98,7 +99,7 @@ def generate(path: str, size: int, seed: int = 20240601) -> None:
     tmp = path + ".partial"
     written = start = 0
     with open(tmp, "wb") as out:
-        while written < size:
+        while written < size and (rows is None or start < rows):
             data = _block(rng, start, 200_000, cities, sentences)
             out.write(data)
             written += len(data)

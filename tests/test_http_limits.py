@@ -466,6 +466,30 @@ def test_timeout_never_cuts_an_answer_under_way():
     assert transport.closed
 
 
+def test_api_counts_the_body_itself(tmp_path):
+    # Whatever protocol serves it, the API stops reading a body past the
+    # limit and refuses it.
+    from treadle.config import Settings
+    from treadle.server import create_app
+
+    app = create_app(Settings(data_dir=tmp_path, max_request_bytes=10))
+    chunks = [{"type": "http.request", "body": b" " * 6, "more_body": True} for _ in range(5)]
+    received, sent = [], []
+
+    async def receive():
+        received.append(chunks[len(received)])
+        return received[-1]
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/", "raw_path": b"/", "query_string": b"",
+             "headers": [(b"content-type", CONTENT_TYPE.encode())]}
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 413 and len(received) == 2
+    assert json.loads(sent[1]["body"])["__type"].endswith("#RequestEntityTooLargeException")
+
+
 def test_server_survived(limited):
     assert limited.process.poll() is None
     assert requests.get(limited.url + "/health", timeout=10).status_code == 200

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 
 import uvicorn
+
 from . import connections
 from .config import Settings
 from .http_limits import LimitedProtocol, Limits

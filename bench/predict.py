@@ -265,10 +265,12 @@ class Bench:
             return status == "COMPLETED"
         return check
 
-    def setup_models(self) -> None:
+    def setup_models(self, kinds=KINDS, large: bool = True) -> None:
+        """Served models of `kinds`, and (`large`) the datasource the
+        training measurement trains on."""
         ml = self.client()
         self.models, self.served_ds = {}, {}
-        for kind in KINDS:
+        for kind in kinds:
             path = self.dir / f"{kind.lower()}-{self.args.rows}.csv"
             if not path.exists():
                 write_dataset(path, self.args.rows, kind, seed=5)
@@ -277,11 +279,12 @@ class Bench:
             ml.create_ml_model(MLModelId=model_id, MLModelType=kind, TrainingDataSourceId=ds_id, Recipe=RECIPE)
             ml.create_realtime_endpoint(MLModelId=model_id)
             self.models[kind] = model_id
-        big = self.dir / f"large-{self.args.training_rows}.csv"
-        if not big.exists():
-            print(f"writing {self.args.training_rows:,} rows for the training job ...", flush=True)
-            write_large(big, self.args.training_rows)
-        self.large_ds = self.datasource(ml, "large", big, "BINARY")
+        if large:
+            big = self.dir / f"large-{self.args.training_rows}.csv"
+            if not big.exists():
+                print(f"writing {self.args.training_rows:,} rows for the training job ...", flush=True)
+                write_large(big, self.args.training_rows)
+            self.large_ds = self.datasource(ml, "large", big, "BINARY")
         for kind, model_id in self.models.items():
             def ready(model_id=model_id):
                 model = ml.get_ml_model(MLModelId=model_id)
@@ -290,8 +293,9 @@ class Bench:
                 return model["EndpointInfo"]["EndpointStatus"] == "READY"
             self.wait(f"the {kind} endpoint", ready)
             print(f"{kind} model {model_id}: endpoint READY", flush=True)
-        self.wait("the large datasource", self.completed(ml.get_data_source, DataSourceId=self.large_ds))
-        print(f"large datasource {self.large_ds}: COMPLETED", flush=True)
+        if large:
+            self.wait("the large datasource", self.completed(ml.get_data_source, DataSourceId=self.large_ds))
+            print(f"large datasource {self.large_ds}: COMPLETED", flush=True)
 
     def start_reference(self) -> None:
         port = free_port()
@@ -422,18 +426,23 @@ class Bench:
         print(f"raw results: {self.dir / 'results.json'}")
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_load_options(parser: argparse.ArgumentParser) -> None:
+    """The options Bench reads to start Treadle, train its models and load them."""
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per window")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each window")
     parser.add_argument("--connections", type=int, default=16, help="keep-alive connections (concurrency)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="HTTP worker processes of both servers (treadle serve --workers; uvicorn's "
-                             "--workers for the reference); default: the CPU count")
+                        help="HTTP worker processes of the servers (treadle serve --workers; uvicorn's "
+                             "--workers for bench/predict.py's reference); default: the CPU count")
     parser.add_argument("--engine", choices=("auto", "wrk", "python"), default="auto",
                         help="load generator: wrk if installed (auto), or Python asyncio")
     parser.add_argument("--pool", type=int, default=2000, help="distinct pre-signed requests per window")
     parser.add_argument("--rows", type=int, default=5000, help="rows of each served model's training data")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_load_options(parser)
     parser.add_argument("--training-rows", type=int, default=1_000_000,
                         help="rows of the datasource trained on during the last measurement (one job "
                              "after another is kept running through it)")

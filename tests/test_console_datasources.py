@@ -319,7 +319,8 @@ def test_uploads_are_refused_past_the_limit_and_leave_nothing(console_server, al
     csrf = alice.csrf(alice.get("/console/new/datasource").text)
     too_big = b"a,b\n" + b"1,2\n" * (UPLOAD_LIMIT // 4)
     response = alice.upload(too_big, csrf)
-    assert response.status_code == 413 and "400,000 bytes" in response.json()["error"]
+    # Refused by its Content-Length before the console sees it, in the API's error format.
+    assert response.status_code == 413 and "limit of 400000 bytes" in response.json()["message"]
 
     def chunks():  # no Content-Length: the limit is found while streaming
         for _ in range(UPLOAD_LIMIT // 4096 + 2):
@@ -427,3 +428,43 @@ def test_in_chromium_the_wizard_uploads_and_the_insights_draw(console_server, fr
     finally:
         page.close()
     assert not problems and not dialogs  # no script error, no CSP violation, no injected script ran
+
+
+def test_uploads_have_their_own_size_limit_and_time_out_only_when_they_stall(fresh_server, tmp_path):
+    """The API's request limit and body timeout do not apply to the console's
+    upload, which streams to disk: it may be larger than an API request, and
+    may take longer than the body timeout while it keeps moving; a stalled
+    upload is still closed."""
+    import socket
+    import time
+
+    from support import ConsoleSession
+
+    server = fresh_server("--allow-local-path", str(tmp_path), "--max-request-bytes", "2000",
+                          "--body-timeout", "1")
+    user = ConsoleSession(server, server.default_keys)
+    csrf = user.csrf("/console/new/datasource")
+    body = b"a,b\n" + b"1,2\n" * 2000  # 8 kB: four times the API's limit
+
+    def slowly():
+        for start in range(0, len(body), 2000):
+            yield body[start:start + 2000]
+            time.sleep(0.4)  # 1.6 s in all, past the 1 s body timeout
+    response = user.http.post(server.url + "/console/new/datasource/upload", data=slowly(), timeout=30,
+                              headers={"X-CSRF-Token": csrf, "Content-Type": "text/csv"})
+    assert response.status_code == 200, response.text
+    assert response.json()["size"] == len(body)
+
+    api = user.http.post(server.url + "/", data=b"{" + b" " * 4000 + b"}", timeout=30)
+    assert api.status_code == 413
+
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as stalled:
+        cookie = "; ".join(f"{k}={v}" for k, v in user.http.cookies.items())
+        stalled.sendall(f"POST /console/new/datasource/upload HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                        f"Content-Length: 8000\r\nCookie: {cookie}\r\nX-CSRF-Token: {csrf}\r\n"
+                        f"Origin: {server.url}\r\n\r\n".encode()
+                        + body[:100])
+        started = time.monotonic()
+        answer = stalled.recv(4096)
+        assert b" 408 " in answer.split(b"\r\n", 1)[0] and time.monotonic() - started < 5

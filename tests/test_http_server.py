@@ -91,7 +91,7 @@ def test_live_responses_whole(server):
     assert answer.count(b"HTTP/1.1 200 OK") == 2
     assert answer.count(b'{"status":"ok"}') == 1  # HEAD has no body
     assert b"HTTP/1.1 403 Forbidden" in answer and answer.endswith(b"Request is missing Authentication Token\"}")
-    # A malformed request gets uvicorn's own 400, then the connection closes.
+    # A malformed request gets a 400 (test_http_limits.py checks its body), then the connection closes.
     assert _exchange(server.url, b"NONSENSE\r\n\r\n").startswith(b"HTTP/1.1 400 Bad Request")
 
 

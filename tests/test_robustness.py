@@ -9,6 +9,9 @@ offending member. Nothing may produce a 500, hang, or take the server down.
 Generated valid text excludes U+0000 and lone surrogates, which Treadle
 rejects as invalid input (PostgreSQL cannot store NUL; a lone surrogate is
 not UTF-8); explicit regression cases at the end cover them.
+
+The HTTP layer beneath the JSON bodies (request heads, body sizes, slow
+clients) is tested in test_http_limits.py.
 """
 from __future__ import annotations
 

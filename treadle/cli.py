@@ -27,9 +27,6 @@ def serve(args) -> int:
     if args.auth == "none" and not is_loopback(args.host):
         print("treadle: --auth none is only allowed when binding to a loopback address", file=sys.stderr)
         return 2
-    if args.workers < 1:
-        print("treadle: --workers must be at least 1", file=sys.stderr)
-        return 2
     try:
         settings = _serve_settings(args)
     except ValueError as error:
@@ -45,7 +42,9 @@ def _serve_settings(args) -> Settings:
         artifacts_url=args.artifacts_url, allowed_local_paths=args.allow_local_path or [],
         auth=args.auth, job_concurrency=args.jobs or (os.cpu_count() or 1),
         peak_requests_per_second=args.peak_requests_per_second, job_lease_seconds=args.job_lease_seconds,
-        workers=args.workers, upload_dir=args.upload_dir, max_upload_bytes=args.max_upload_bytes)
+        workers=args.workers, upload_dir=args.upload_dir, max_upload_bytes=args.max_upload_bytes,
+        max_request_bytes=args.max_request_bytes, header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout, keep_alive_timeout=args.keep_alive_timeout)
 
 
 def _open_store(args, store_class):
@@ -136,6 +135,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--job-lease-seconds", type=float, default=30.0,
                    help="how long a running job's claim lasts without renewal; after a crash its job "
                         "is run again once the lease has run out")
+    # docs/behaviour.md, "Request limits and timeouts"
+    p.add_argument("--max-request-bytes", type=int, default=Settings.max_request_bytes,
+                   help="the largest request body accepted; a larger one is answered 413 without being "
+                        f"read (default {Settings.max_request_bytes})")
+    p.add_argument("--header-timeout", type=float, default=Settings.header_timeout,
+                   help="seconds a client has to send a request's head, from connecting or, on a "
+                        f"kept-alive connection, from the head's first byte (default {Settings.header_timeout:g})")
+    p.add_argument("--body-timeout", type=float, default=Settings.body_timeout,
+                   help="seconds a client has to send a request's whole body once its head is in "
+                        f"(default {Settings.body_timeout:g})")
+    p.add_argument("--keep-alive-timeout", type=float, default=Settings.keep_alive_timeout,
+                   help=f"seconds an idle connection stays open after a response (default {Settings.keep_alive_timeout:g})")
     p.add_argument("--log-level", default="info")
     p.set_defaults(func=serve)
 

@@ -10,6 +10,10 @@ from pathlib import Path
 
 DEFAULT_PORT = 8686
 DEFAULT_ACCOUNT = "000000000000"
+# The largest request body the API reads (docs/behaviour.md, "Request limits
+# and timeouts"): well above any request the service model allows (a
+# schema or recipe of 128 KiB, a Predict record of 100 KB).
+MAX_REQUEST_BYTES = 32 * 1024 * 1024
 
 
 def default_data_dir() -> Path:
@@ -52,6 +56,11 @@ class Settings:
     workers: int = 1  # HTTP worker processes
     upload_dir: Path | None = None  # the console's CSV uploads; see effective_upload_dir
     max_upload_bytes: int = 1 << 30
+    # docs/behaviour.md, "Request limits and timeouts"
+    max_request_bytes: int = MAX_REQUEST_BYTES
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: float = 5.0
 
     def __post_init__(self):
         self.data_dir = Path(self.data_dir).expanduser().resolve()
@@ -60,6 +69,12 @@ class Settings:
             raise ValueError("--auth must be sigv4 or none")
         if self.workers < 1:
             raise ValueError("--workers must be at least 1")
+        if self.max_request_bytes < 1:
+            raise ValueError("--max-request-bytes must be at least 1")
+        for option, seconds in (("--header-timeout", self.header_timeout), ("--body-timeout", self.body_timeout),
+                                ("--keep-alive-timeout", self.keep_alive_timeout)):
+            if not 0 < seconds < float("inf"):
+                raise ValueError(f"{option} must be a number of seconds above 0")
         if self.max_upload_bytes < 1:
             raise ValueError("--max-upload-bytes must be at least 1")
         if self.upload_dir is not None:

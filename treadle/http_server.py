@@ -1,5 +1,6 @@
-"""uvicorn, configured for Treadle: one socket write per response, and a
-server that serves connections handed to it (`treadle.connections`).
+"""uvicorn, configured for Treadle: the request limits of
+`treadle.http_limits`, one socket write per response, and a server that
+serves connections handed to it (`treadle.connections`).
 
 An ASGI app sends a response as two messages, its head and its body, and
 uvicorn's httptools protocol writes each to the socket as it comes: two
@@ -14,10 +15,10 @@ from __future__ import annotations
 import asyncio
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from . import connections
 from .config import Settings
+from .http_limits import LimitedProtocol, Limits
 
 
 class _HeadHoldingTransport:
@@ -61,7 +62,7 @@ class _HeadHoldingTransport:
         return getattr(self._transport, name)
 
 
-class OneWriteProtocol(HttpToolsProtocol):
+class OneWriteProtocol(LimitedProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(_HeadHoldingTransport(transport))
 
@@ -109,10 +110,21 @@ class HandedServer(uvicorn.Server):
         await super().shutdown(sockets=sockets)
 
 
-def config(app, settings: Settings) -> uvicorn.Config:
-    return uvicorn.Config(
-        app, host=settings.host, port=settings.port, http=OneWriteProtocol, log_config=None,
-        access_log=False, timeout_graceful_shutdown=10,
+class Config(uvicorn.Config):
+    """uvicorn's configuration, with the limits its protocol applies."""
+
+    def __init__(self, app, limits: Limits, **kwargs):
+        super().__init__(app, **kwargs)
+        self.limits = limits
+
+
+def config(app, settings: Settings) -> Config:
+    return Config(
+        app, Limits.of(settings), host=settings.host, port=settings.port, http=OneWriteProtocol,
+        log_config=None, access_log=False, timeout_graceful_shutdown=10,
+        timeout_keep_alive=settings.keep_alive_timeout,
+        # Treadle serves no WebSocket route: an Upgrade header changes nothing.
+        ws="none",
         # Nothing in Treadle reads the client's address or scheme (EndpointUrl
         # and LogUri come from --public-url), so X-Forwarded-* need no parsing.
         proxy_headers=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-import random
 import threading
 import time
 import uuid
@@ -38,7 +37,6 @@ from .store.models import load_model
 from .store.secrets import MasterKey
 
 log = logging.getLogger("treadle.api")
-MAX_BODY = 32 * 1024 * 1024
 
 
 def build_services(settings: Settings, shared: SharedState | None = None) -> Services:
@@ -95,16 +93,6 @@ def _response(status: int, payload: dict, request_id: str) -> Response:
 
 
 _CONTENT_TYPE = wire.CONTENT_TYPE.encode()
-_UUID4_BITS = (0x4000 << 64) | (0x8000 << 48)
-_UUID4_MASK = ~((0xF000 << 64) | (0xC000 << 48))
-
-
-def _request_id() -> str:
-    """A random (version 4) UUID, as uuid.uuid4() formats it; request IDs
-    need to be unique, not unpredictable, and os.urandom plus the UUID
-    object cost more than the rest of the request's bookkeeping."""
-    digits = f"{random.getrandbits(128) & _UUID4_MASK | _UUID4_BITS:032x}"
-    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def _internal_error(error: Exception, request_id: str) -> str:
@@ -154,6 +142,7 @@ def create_app(settings: Settings, services: Services | None = None, group=None,
         services.wake_jobs = group.jobs_wanted.set
     metrics = Metrics(services.engine, group.metrics_dir if group else None)
     request_log = RequestLog(log, "request", ("operation", "status", "duration_ms", "account", "request_id"))
+    max_body = settings.max_request_bytes
     services.serving.on_loaded = metrics.endpoints_loaded.set
 
     async def api(scope, receive, send) -> None:
@@ -162,19 +151,24 @@ def create_app(settings: Settings, services: Services | None = None, group=None,
         Starlette's routing, middleware, Request and Response objects cost
         about as much as scoring a Predict does."""
         started = time.perf_counter()
-        request_id = _request_id()
+        request_id = wire.request_id()
         operation, principal, status = "-", None, 200
-        body = b""
-        more = True
-        while more:
+        # The HTTP protocol refuses a body over the limit before it gets here
+        # (treadle.http_limits); counting again costs nothing and keeps
+        # that true whatever protocol serves the app.
+        chunks, size, more = [], 0, True
+        while more and size <= max_body:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return
-            body += message.get("body", b"")
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
             more = message.get("more_body", False)
         try:
-            if len(body) > MAX_BODY:
-                raise errors.SerializationException(f"The request body exceeds {MAX_BODY} bytes")
+            if size > max_body:
+                raise errors.RequestEntityTooLargeException(f"The request body exceeds {max_body} bytes")
+            body = b"".join(chunks)
             # As Starlette's Headers: names arrive lower-cased; a repeated
             # header counts with its last value.
             headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}

@@ -57,7 +57,8 @@ def routes(signed_in, object_action) -> list[Route]:
     return [
         Route("/new/datasource", signed_in(start), methods=["GET"]),
         Route("/new/datasource", signed_in(submit), methods=["POST"]),
-        Route("/new/datasource/upload", signed_in(uploads.receive, json_api=True), methods=["POST"]),
+        Route(uploads.UPLOAD_PATH.removeprefix("/console"), signed_in(uploads.receive, json_api=True),
+              methods=["POST"]),
     ]
 
 

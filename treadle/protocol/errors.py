@@ -102,3 +102,21 @@ class SignatureExpiredException(ServiceError):
     # InvalidSignatureException and a "Signature expired" message.
     code = "InvalidSignatureException"
     status = 403
+
+
+# Answers of the HTTP layer itself, before a request reaches the API
+# (docs/behaviour.md, "Request limits and timeouts"); the first two are the
+# names other AWS JSON services give these statuses.
+class RequestEntityTooLargeException(ServiceError):
+    code = "RequestEntityTooLargeException"
+    status = 413
+
+
+class RequestTimeoutException(ServiceError):
+    code = "RequestTimeoutException"
+    status = 408
+
+
+class RequestHeaderFieldsTooLargeException(ServiceError):
+    code = "RequestHeaderFieldsTooLargeException"
+    status = 431

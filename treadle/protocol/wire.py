@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 from . import errors
 from .service_model import operation_names, target_prefix
@@ -43,3 +44,15 @@ def parse_body(body: bytes):
 
 def encode(payload: dict) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+_UUID4_BITS = (0x4000 << 64) | (0x8000 << 48)
+_UUID4_MASK = ~((0xF000 << 64) | (0xC000 << 48))
+
+
+def request_id() -> str:
+    """A random (version 4) UUID, as uuid.uuid4() formats it; request IDs
+    need to be unique, not unpredictable, and os.urandom plus the UUID
+    object cost more than the rest of the request's bookkeeping."""
+    digits = f"{random.getrandbits(128) & _UUID4_MASK | _UUID4_BITS:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"

@@ -41,7 +41,8 @@ document.addEventListener("DOMContentLoaded", () => {
       let answer = {};
       try { answer = await response.json(); } catch (error) { /* an HTML error page */ }
       if (!response.ok) {
-        say(answer.error || `The upload was refused (HTTP ${response.status}). Reload the page and try again.`, true);
+        // The console answers {error}; the HTTP layer's own refusals (413, 408) are AWS JSON errors.
+        say(answer.error || answer.message || `The upload was refused (HTTP ${response.status}). Reload the page and try again.`, true);
         return;
       }
       form.elements.upload_uri.value = answer.uri;

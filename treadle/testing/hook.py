@@ -22,8 +22,8 @@ from . import mock
 EVENT = "before-send.machine-learning"
 
 
-class _Body(io.BytesIO):
-    """The raw body botocore reads a response from."""
+class RawBody(io.BytesIO):
+    """A response body as botocore reads it from the wire."""
 
     def stream(self, **kwargs):
         while chunk := self.read(1 << 16):
@@ -53,7 +53,7 @@ def answer(request, **kwargs) -> AWSResponse | None:
     # As the server reads them: lower-case names, the last of a repeated one.
     headers = {name.lower(): _text(value) for name, value in request.headers.items()}
     status, response_headers, payload = active.answer(url.path or "/", url.query, headers, _body(request))
-    return AWSResponse(request.url, status, response_headers, _Body(payload))
+    return AWSResponse(request.url, status, response_headers, RawBody(payload))
 
 
 def install() -> None:

@@ -37,18 +37,17 @@ def folder_list(allow_local_path) -> list[Path]:
 class MachineLearningMock:
     """Made by `mock_machinelearning`; a context manager and a decorator."""
 
-    def __init__(self, jobs: str = "background", allow_local_path=()):
+    def __init__(self, jobs: str = "background", allow_local_path=(), peak_requests_per_second: int = 200):
         if jobs not in JOB_MODES:
             raise ValueError(f'jobs must be "background" or "eager", not {jobs!r}')
         self.jobs = jobs
         self.allowed = folder_list(allow_local_path)
+        self.peak_requests_per_second = peak_requests_per_second
         self._service = None
 
     # -- activation ------------------------------------------------------------
     def start(self) -> "MachineLearningMock":
         global _active
-        from .service import InProcessTreadle
-
         with _lock:
             if _active is not None:
                 raise MockMisuseError(
@@ -56,7 +55,7 @@ class MachineLearningMock:
                     "machinelearning client of the process. Use the active one (its reset() empties it) or stop "
                     "it first; a test that uses the treadle_mock fixture must not also be decorated with "
                     "@mock_machinelearning or enter it with `with`.")
-            self._service = InProcessTreadle(self.jobs, self.allowed)
+            self._service = self._new_service()
             _active = self
         return self
 
@@ -72,13 +71,16 @@ class MachineLearningMock:
     def reset(self) -> None:
         """Empty the service mid-test: every object and job of every account
         is gone, as in a new activation."""
-        from .service import InProcessTreadle
-
         with _lock:
             if _active is not self:
                 raise MockMisuseError("reset() was called on a mock_machinelearning that is not active")
-            old, self._service = self._service, InProcessTreadle(self.jobs, self.allowed)
+            old, self._service = self._service, self._new_service()
         old.close()
+
+    def _new_service(self):
+        from .service import InProcessTreadle
+
+        return InProcessTreadle(self.jobs, self.allowed, self.peak_requests_per_second)
 
     def __enter__(self) -> "MachineLearningMock":
         return self.start()
@@ -108,7 +110,8 @@ class MachineLearningMock:
         return service.answer(path, query, headers, body)
 
 
-def mock_machinelearning(func=None, *, jobs: str = "background", allow_local_path=()):
+def mock_machinelearning(func=None, *, jobs: str = "background", allow_local_path=(),
+                         peak_requests_per_second: int = 200):
     """Answer every botocore `machinelearning` client with an in-process
     Treadle: `@mock_machinelearning`, `@mock_machinelearning(jobs="eager")`,
     on a function or a test class, or `with mock_machinelearning() as mock:`.
@@ -116,7 +119,9 @@ def mock_machinelearning(func=None, *, jobs: str = "background", allow_local_pat
     jobs: "background" (Create* returns at once, jobs run in threads, as on
     the service) or "eager" (each job runs to its end within its Create*
     call). allow_local_path: a folder or folders that file:// locations may
-    name.
+    name. peak_requests_per_second: each real-time endpoint's Predict limit,
+    beyond which the service answers LimitExceededException.
     """
-    mock = MachineLearningMock(jobs=jobs, allow_local_path=allow_local_path)
+    mock = MachineLearningMock(jobs=jobs, allow_local_path=allow_local_path,
+                               peak_requests_per_second=peak_requests_per_second)
     return mock if func is None else mock(func)

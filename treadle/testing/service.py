@@ -36,10 +36,11 @@ CREATES = {
 
 
 class InProcessTreadle:
-    def __init__(self, jobs: str, allowed: list[Path]):
+    def __init__(self, jobs: str, allowed: list[Path], peak_requests_per_second: int):
         self.folder = Path(tempfile.mkdtemp(prefix="treadle-mock-"))
         self.allowed = allowed
-        settings = Settings(data_dir=self.folder, auth="none", allowed_local_paths=allowed, public_url=REALTIME_URL)
+        settings = Settings(data_dir=self.folder, auth="none", allowed_local_paths=allowed, public_url=REALTIME_URL,
+                            peak_requests_per_second=peak_requests_per_second)
         # s3:// locations are reached with the AWS configuration in force
         # from now on: inside moto's mock_aws, its mocked S3.
         locations.s3_client.cache_clear()

@@ -170,6 +170,25 @@ class TestDecoratedPytestClass:
         assert _own_datasources(self.ml) == ["from-setup"]
 
 
+@mock_machinelearning
+class TestBareDecoratorOnAClass:
+    def test_each_test_is_inside_an_empty_activation(self):
+        from treadle.testing.mock import active
+
+        assert active() is not None and active().jobs == "background"
+        assert client().describe_data_sources()["Results"] == []
+
+
+def test_decorated_coroutine_function_runs_inside_the_mock():
+    import asyncio
+
+    @mock_machinelearning
+    async def describe():
+        return client().describe_ml_models()["Results"]
+
+    assert asyncio.run(describe()) == []
+
+
 def test_no_mock_is_left_active_after_decorated_tests():
     from treadle.testing.mock import active
 

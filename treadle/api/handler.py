@@ -64,10 +64,6 @@ class Exchange:
         self.payload: bytes | None = None
         self.error: errors.ServiceError | None = None
 
-    @property
-    def error_type(self) -> str | None:
-        return self.error.code if self.error is not None else None
-
 
 class ApiHandler:
     def __init__(self, services: Services, authenticator: Authenticator, metrics=None):

@@ -3,8 +3,8 @@
 and returns its answer as the HTTP response, so nothing is sent.
 
 The handler is registered for the service's own event name, so botocore
-calls it before handlers registered for every service (moto's, say) and
-never calls it for other services. botocore copies its built-in handlers
+calls it before the handlers registered for every service (moto's, say),
+whose answers then go unused, and never calls it for other services. botocore copies its built-in handlers
 into each session it creates, so every client made after this module is
 imported has it; the handler does nothing while no mock is active.
 """

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import logging
 import threading
 import time
 import uuid
@@ -15,18 +14,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
-from . import disk
 from .api.common import log_key
-from .api.context import Call, Services
-from .api.operations import OPERATIONS
+from .api.context import Services
+from .api.handler import ApiHandler, response_headers
 from .config import Settings
 from .console.routes import console_app
 from .jobs.runner import LocalJobRunner
-from .logs import RequestLog
 from .metrics import Metrics
 from .protocol import errors, wire
 from .protocol.auth import Authenticator
-from .protocol.validation import validate_input
 from .serving.endpoints import LocalServing
 from .serving.shared import SharedState
 from .store import db
@@ -35,8 +31,6 @@ from .store.credentials import CredentialStore
 from .store.entities import EntityStore
 from .store.models import load_model
 from .store.secrets import MasterKey
-
-log = logging.getLogger("treadle.api")
 
 
 def build_services(settings: Settings, shared: SharedState | None = None) -> Services:
@@ -57,7 +51,7 @@ def build_services(settings: Settings, shared: SharedState | None = None) -> Ser
     return services
 
 
-def _mount_waiting_endpoints(services: Services, job=None, status=None) -> None:
+def mount_waiting_endpoints(services: Services, job=None, status=None) -> None:
     """Endpoints created while their model trained are mounted when it
     finishes (and at start-up, for a server that stopped in between)."""
     if job is not None:
@@ -92,19 +86,6 @@ def _response(status: int, payload: dict, request_id: str) -> Response:
     return Response(wire.encode(payload), status_code=status, media_type=wire.CONTENT_TYPE, headers=headers)
 
 
-_CONTENT_TYPE = wire.CONTENT_TYPE.encode()
-
-
-def _internal_error(error: Exception, request_id: str) -> str:
-    """The message of an unexpected failure: the request id that finds the
-    details in the server's log, and a full disk said plainly, since only
-    the operator can cure it (never with a path: docs/behaviour.md, "Wire
-    protocol and errors")."""
-    if disk.full_disk(error):
-        return f"The server's disk is full, so the request was not carried out (request {request_id})"
-    return f"Internal error (request {request_id})"
-
-
 class _App(Starlette):
     """Starlette for the GET routes and the lifespan; every POST goes
     straight to the API handler."""
@@ -136,23 +117,21 @@ def create_app(settings: Settings, services: Services | None = None, group=None,
         settings.auth, CredentialStore(services.engine, services.master_key))
     runner = None
     if primary:
-        runner = LocalJobRunner(services, on_finished=lambda job, status: _mount_waiting_endpoints(services, job, status))
+        runner = LocalJobRunner(services, on_finished=lambda job, status: mount_waiting_endpoints(services, job, status))
         services.wake_jobs = runner.wake
     else:
         services.wake_jobs = group.jobs_wanted.set
     metrics = Metrics(services.engine, group.metrics_dir if group else None)
-    request_log = RequestLog(log, "request", ("operation", "status", "duration_ms", "account", "request_id"))
     max_body = settings.max_request_bytes
     services.serving.on_loaded = metrics.endpoints_loaded.set
+
+    handler = ApiHandler(services, authenticator, metrics)
 
     async def api(scope, receive, send) -> None:
         """The AWS JSON API: every POST, whatever its path (the JavaScript
         SDK keeps the EndpointUrl's path for Predict). A raw ASGI handler:
         Starlette's routing, middleware, Request and Response objects cost
         about as much as scoring a Predict does."""
-        started = time.perf_counter()
-        request_id = wire.request_id()
-        operation, principal, status = "-", None, 200
         # The HTTP protocol refuses a body over the limit before it gets here
         # (treadle.http_limits); counting again costs nothing and keeps
         # that true whatever protocol serves the app.
@@ -165,50 +144,19 @@ def create_app(settings: Settings, services: Services | None = None, group=None,
             chunks.append(chunk)
             size += len(chunk)
             more = message.get("more_body", False)
-        try:
-            if size > max_body:
-                raise errors.RequestEntityTooLargeException(f"The request body exceeds {max_body} bytes")
-            body = b"".join(chunks)
-            # As Starlette's Headers: names arrive lower-cased; a repeated
-            # header counts with its last value.
-            headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
-            raw_path = scope.get("raw_path")
-            path = raw_path.decode("latin-1") if raw_path is not None else scope["path"]
-            principal = authenticator.verify("POST", path, scope.get("query_string", b"").decode("latin-1"),
-                                             headers, body)
-            operation = wire.operation_from_target(headers.get("x-amz-target"))
-            wire.check_content_type(headers.get("content-type"))
-            params = validate_input(operation, wire.parse_body(body))
-            result = None
-            if operation == "Predict":
-                # Scoring a mounted model takes microseconds: answer on the
-                # event loop, without a thread hop or a database read.
-                result = services.serving.predict_cached(principal.account, params["MLModelId"], params["Record"])
-            if result is None:
-                result = await run_in_threadpool(OPERATIONS[operation], Call(services, principal), params)
-            response = None
-            payload = wire.encode(result)
-        except errors.ServiceError as error:
-            status = error.status
-            response = _response(status, error.body(), request_id)
-        except Exception as error:
-            status = 500
-            log.exception("unhandled error", extra={"fields": {"request_id": request_id, "operation": operation}})
-            response = _response(500, errors.InternalServerException(_internal_error(error, request_id)).body(),
-                                 request_id)
-        elapsed = time.perf_counter() - started
-        metrics.observe(operation, status, elapsed)
-        request_log(operation, status, round(elapsed * 1000, 2), principal.account if principal else None,
-                    request_id)
-        if response is not None:
-            await response(scope, receive, send)
-            return
-        # What _response's Starlette Response would send, without building one.
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"x-amzn-requestid", request_id.encode()),
-                                (b"content-length", str(len(payload)).encode()),
-                                (b"content-type", _CONTENT_TYPE)]})
-        await send({"type": "http.response.body", "body": payload})
+        # As Starlette's Headers: names arrive lower-cased; a repeated
+        # header counts with its last value.
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        raw_path = scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path is not None else scope["path"]
+        exchange = handler.begin(path, scope.get("query_string", b"").decode("latin-1"), headers,
+                                 b"".join(chunks), size)
+        if exchange.payload is None:
+            await run_in_threadpool(handler.run, exchange)
+        handler.end(exchange)
+        await send({"type": "http.response.start", "status": exchange.status,
+                    "headers": response_headers(exchange)})
+        await send({"type": "http.response.body", "body": exchange.payload})
 
     async def logs(request: Request) -> Response:
         account = request.path_params["account"]
@@ -265,7 +213,7 @@ def create_app(settings: Settings, services: Services | None = None, group=None,
     @contextlib.asynccontextmanager
     async def lifespan(app):
         if runner is not None:
-            await run_in_threadpool(_mount_waiting_endpoints, services)
+            await run_in_threadpool(mount_waiting_endpoints, services)
             runner.start()
             if group is not None:
                 _forward_wakes(group.jobs_wanted, runner)

@@ -2,6 +2,7 @@
 lookup, rendering through the service model, tag propagation."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 
@@ -105,11 +106,16 @@ def require_live(call: Call, kind: str, entity_id: str, conn=None) -> Entity:
     return entity
 
 
+@functools.cache
+def _member_names(shape_name: str) -> tuple[str, ...]:
+    # botocore builds a new shape, and its members, on every shape_for.
+    return tuple(service_model().shape_for(shape_name).members)
+
+
 def render(shape_name: str, doc: dict) -> dict:
     """The document's members that the named output shape declares, in the
     shape's order; private and absent fields are left out."""
-    shape = service_model().shape_for(shape_name)
-    return {name: doc[name] for name in shape.members if doc.get(name) is not None}
+    return {name: doc[name] for name in _member_names(shape_name) if doc.get(name) is not None}
 
 
 def log_key(account: str, kind: str, entity_id: str) -> str:

@@ -10,6 +10,15 @@ from ..data import locations as data_locations
 from ..protocol.errors import InvalidInputException
 
 
+class LocationNotAllowed(InvalidInputException):
+    """A file:// location below no allowed directory. An InvalidInputException
+    on the wire; the in-process mock tells the test how to allow it."""
+
+    def __init__(self, message: str, uri: str):
+        super().__init__(message)
+        self.uri = uri
+
+
 def local_path(uri: str, access: data_locations.Confinement) -> Path:
     """Resolve a file:// URI (following `..` and links) and insist it lies
     below an allowed directory."""
@@ -20,10 +29,13 @@ def local_path(uri: str, access: data_locations.Confinement) -> Path:
     if netloc not in ("", "localhost"):
         raise InvalidInputException(f"{uri} must be a local file:// URI (file:///path)")
     if not access.allowed:
-        raise InvalidInputException(
-            f"{uri} is a local path, but this server allows no local paths (start it with --allow-local-path DIR)")
+        raise LocationNotAllowed(
+            f"{uri} is a local path, but this server allows no local paths (start it with --allow-local-path DIR)",
+            uri)
     try:
         return data_locations.local_path(uri, access)
+    except data_locations.NotAllowed as error:
+        raise LocationNotAllowed(str(error), uri)
     except data_locations.LocationError as error:
         raise InvalidInputException(str(error))
 

@@ -27,6 +27,10 @@ class LocationError(Exception):
     pass
 
 
+class NotAllowed(LocationError):
+    """A file:// location outside every directory the operator allowed."""
+
+
 @dataclass(frozen=True)
 class Confinement:
     """Which locations a request may name. Local paths must lie below an
@@ -118,7 +122,7 @@ def local_path(uri: str, allowed) -> Path:
         raise LocationError(f"{uri} must not contain a NUL character (%00)")
     path = Path(text).resolve()
     if not _inside(path, access.allowed):
-        raise LocationError(f"{uri} is outside the local paths this server allows")
+        raise NotAllowed(f"{uri} is outside the local paths this server allows")
     if access.reserves(str(path)):
         raise _reserved_error(uri)
     return path

@@ -131,13 +131,26 @@ class LocalJobRunner:
         if self._thread:
             self._thread.join(timeout=10)
         if self._executor:
-            # Running jobs are abandoned, not awaited: they are handed back to
-            # the queue below and run again by the next server.
-            processes = list((getattr(self._executor, "_processes", None) or {}).values())
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            for process in processes:
-                process.terminate()
+            self._shut_down(self._executor)
         self.queue.release_owned(self.owner, "Treadle was stopped while this job was running")
+
+    def _shut_down(self, executor) -> None:
+        # Running jobs are abandoned, not awaited: they are handed back to
+        # the queue and run again by the next server.
+        processes = list((getattr(executor, "_processes", None) or {}).values())
+        executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+
+    def _start(self, job: JobRef) -> cf.Future:
+        return self._executor.submit(run_job, self.settings, job)
+
+    def _submit(self, job: JobRef) -> cf.Future:
+        future = self._start(job)
+        # The scheduler hears of a finished job at once, so the jobs waiting
+        # on it start without waiting for the next poll.
+        future.add_done_callback(lambda _: self.wake())
+        return future
 
     def _loop(self) -> None:
         lease = self.settings.job_lease_seconds
@@ -153,7 +166,7 @@ class LocalJobRunner:
                 free = self.settings.job_concurrency - len(self._running)
                 if free > 0:
                     for job in self.queue.claim(self.owner, free, lease):
-                        self._running[self._executor.submit(run_job, self.settings, job)] = job
+                        self._running[self._submit(job)] = job
             except Exception as error:
                 # What fails here (the queue's database, most often because
                 # its disk is full) fails again at once: wait longer after

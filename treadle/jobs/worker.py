@@ -14,7 +14,7 @@ from ..api.common import log_key
 from ..config import Settings
 from ..data.locations import LocationError
 from ..store import db
-from ..store.artifacts import open_artifacts
+from ..store.artifacts import ArtifactStore, open_artifacts
 from ..store.entities import EntityStore, mark_failed, now
 from ..store.secrets import MasterKey
 from .context import DEFAULTS, JobContext, JobFailed
@@ -43,8 +43,10 @@ def append_log(artifacts, key: str, attempt: int, lines: list[str]) -> None:
     artifacts.put(key, earlier + ("\n".join(heading + lines) + "\n").encode())
 
 
-def run_job(settings: Settings, job: JobRef) -> str:
-    entities, artifacts, master_key = _stores(
+def run_job(settings: Settings, job: JobRef, stores: tuple[EntityStore, ArtifactStore, MasterKey] | None = None) -> str:
+    """`stores`: the metadata and artifact stores and master key to use; by
+    default the process's own, opened from `settings`."""
+    entities, artifacts, master_key = stores or _stores(
         settings.effective_database_url, settings.effective_artifacts_url, settings.data_dir)
     entity = entities.get(job.account, job.kind, job.entity_id)
     if entity is None:

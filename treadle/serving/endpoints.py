@@ -36,6 +36,7 @@ class Serving(Protocol):
     def generation(self) -> int: ...
     def predict_cached(self, account: str, model_id: str, record: dict) -> dict | None: ...
     def predict(self, account: str, entity, record: dict, generation: int) -> dict: ...
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -87,6 +88,11 @@ class LocalServing:
         # One thread re-reads entities that aged out, so requests keep being
         # answered from memory meanwhile instead of all hitting the database.
         self._refresher = ThreadPoolExecutor(1, thread_name_prefix="treadle-endpoint-refresh")
+
+    def close(self) -> None:
+        """Let the refresher's thread end (a server keeps its serving for
+        its life; the in-process mock makes one per activation)."""
+        self._refresher.shutdown(wait=False)
 
     # -- endpoint lifecycle --------------------------------------------------
     def mount(self, account: str, model_id: str) -> dict:

@@ -119,7 +119,7 @@ def test_from_a_csv_to_a_prediction_in_the_console(flow, server):
     # A model with the default flow: 70/30 split, suggested recipe, evaluation.
     page.click("nav >> text=New model")
     page.select_option("select[name=datasource]", ds_id)
-    page.wait_for_function("document.querySelector('#target-name').textContent === 'y'")
+    wait_for(lambda: page.inner_text("#target-name") == "y", timeout=10, message="the datasource's target shown")
     page.check("input[name=model_type][value=BINARY]")
     page.check("input[name=flow][value=default]")
     model_id = page.input_value("input[name=model_id]")
@@ -168,7 +168,7 @@ def test_from_a_csv_to_a_prediction_in_the_console(flow, server):
     endpoint = ml.get_ml_model(MLModelId=model_id)["EndpointInfo"]["EndpointUrl"]
     record = {**RECORD, "housing": "0", "loan": "0"}
     expected = ml.predict(MLModelId=model_id, Record=record, PredictEndpoint=endpoint)["Prediction"]
-    shown = page.inner_text("#prediction")
+    shown = wait_for(lambda: page.inner_text("#prediction").strip(), timeout=10, message="the prediction shown")
     assert expected["predictedLabel"] in shown and f"{expected['predictedScores'][expected['predictedLabel']]}"[:8] \
         in shown
     flow.shot("model")

@@ -64,10 +64,13 @@ def fresh_server(tmp_path_factory, s3):
             drop_postgres_database(server.database_url)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium, driven by Playwright (browsers cannot be
-    downloaded here, so Playwright drives the system's executable)."""
+    downloaded here, so Playwright drives the system's executable). Per
+    module, not per session: while Playwright's sync API is active the main
+    thread counts as running an event loop, and asyncio.run in a later
+    test would refuse to start."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as error:

@@ -30,6 +30,15 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 SCREENSHOTS = Path(os.environ.get("TREADLE_SCREENSHOTS", "/tmp/treadle-screenshots"))
 
 
+def forget_old_builds(root: Path) -> None:
+    """`pip install .` builds in the checkout's build/ folder, and setuptools
+    keeps what an older build left there (a module since renamed, say) in
+    the wheel: an install test starts from what a fresh checkout has."""
+    import shutil
+
+    shutil.rmtree(root / "build", ignore_errors=True)
+
+
 def service_missing(name: str, reason: str):
     """Skip where a service is absent; fail when CI requires every service."""
     message = f"{name} is not available: {reason}"

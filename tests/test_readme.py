@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from support import forget_old_builds
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 PORT = 8686  # the README's own address
@@ -36,6 +38,7 @@ def readme_server(tmp_path_factory):
     assert language == "sh" and "treadle serve" in serve and "pytest" in tests
     if not _port_free():
         pytest.fail(f"port {PORT}, where the README's server listens, is in use: stop what holds it")
+    forget_old_builds(ROOT)
     home = tmp_path_factory.mktemp("home")
     venv = tmp_path_factory.mktemp("venv")
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)

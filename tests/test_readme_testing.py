@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from support import forget_old_builds
+
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "Testing your code"
 
@@ -26,6 +28,7 @@ def python_blocks() -> list[str]:
 def installed(tmp_path_factory):
     """A virtual environment with Treadle installed from this checkout;
     the test tools (pytest, moto, the AWS CLI) come from the system's."""
+    forget_old_builds(ROOT)
     venv = tmp_path_factory.mktemp("venv")
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     # As `pip install .` in the README's quick start, with the dependencies

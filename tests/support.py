@@ -235,32 +235,46 @@ class S3Server:
 
 class ConsoleSession:
     """A signed-in console user over plain HTTP (no browser): keeps the
-    session cookie and sends each form with the page's CSRF token."""
+    session cookie and sends the Origin a browser sends; forms go with the
+    CSRF token of the page they are on."""
 
     def __init__(self, server: "Server", keys: "Keys | None" = None):
         import requests
 
-        self.server = server
+        self.base = server.url
         self.http = requests.Session()
         self.http.headers["Origin"] = server.url
         if keys is not None:
-            response = self.http.post(server.url + "/console/signin", timeout=30, data={
+            response = self.http.post(server.url + "/console/signin", timeout=30, allow_redirects=False, data={
                 "access_key_id": keys.access_key_id, "secret_access_key": keys.secret_access_key})
-            assert response.url.endswith("/console/objects"), response.text
+            assert response.status_code == 303 and response.headers["location"] == "/console/objects", \
+                response.text
 
-    def get(self, path: str, **kwargs):
-        return self.http.get(self.server.url + path, timeout=30, **kwargs)
+    def get(self, path: str, **options):
+        return self.http.get(self.base + path, timeout=30, **options)
+
+    def page(self, path: str) -> str:
+        answer = self.get(path, allow_redirects=False)
+        assert answer.status_code == 200, answer.text[-2000:]
+        return answer.text
 
     def csrf(self, path: str = "/console/objects") -> str:
-        import re
+        return csrf_token(self.page(path))
 
-        match = re.search(r'name="csrf" value="([^"]+)"', self.get(path).text)
-        assert match, f"no CSRF token on {path}"
-        return match.group(1)
+    def submit(self, page_path: str, action: str, data: dict, csrf: bool = True, **options):
+        """Post a form found on `page_path` to `action`."""
+        token = {"csrf": self.csrf(page_path)} if csrf else {}
+        return self.http.post(self.base + action, data={**data, **token}, allow_redirects=False, timeout=60,
+                              **options)
 
-    def post(self, path: str, data: dict, csrf_from: str | None = None, **kwargs):
-        data = {"csrf": self.csrf(csrf_from or path.rsplit("/", 1)[0]), **data}
-        return self.http.post(self.server.url + path, data=data, timeout=60, **kwargs)
+
+def csrf_token(page: str) -> str:
+    import html
+    import re
+
+    match = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert match, "no CSRF token on the page"
+    return html.unescape(match.group(1))
 
 
 def wait_for(predicate, timeout: float = 60, interval: float = 0.1, message: str = "condition"):

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import requests
 
-from support import Server, settle, treadle, unique
+from support import ConsoleSession, Server, csrf_token, settle, treadle, unique
 from test_sql_datasources import mariadb  # noqa: F401 (a fixture: a table on the local MariaDB)
 
 UPLOAD_LIMIT = 400_000
@@ -74,33 +74,17 @@ def field_error(page: str, field: str) -> str | None:
     return html.unescape(found.group(1)) if found else None
 
 
-class Browser:
-    """A signed-in console session: its cookie, and the Origin a browser sends."""
+def wizard(user: ConsoleSession, form: dict, action: str):
+    """The wizard's form as a browser submits it (the form carries its CSRF token)."""
+    return user.http.post(f"{user.base}/console/new/datasource", data={**form, "action": action},
+                          allow_redirects=False, timeout=60)
 
-    def __init__(self, server: Server, keys):
-        self.base = server.url
-        self.http = requests.Session()
-        response = self.http.post(f"{self.base}/console/signin", headers={"Origin": self.base},
-                                  data={"access_key_id": keys.access_key_id,
-                                        "secret_access_key": keys.secret_access_key, "next": ""},
-                                  allow_redirects=False)
-        assert response.status_code == 303, response.text
 
-    def get(self, path: str) -> requests.Response:
-        return self.http.get(self.base + path, timeout=30)
-
-    def csrf(self, page: str) -> str:
-        return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-
-    def wizard(self, form: dict, action: str) -> requests.Response:
-        return self.http.post(f"{self.base}/console/new/datasource", data={**form, "action": action},
-                              headers={"Origin": self.base}, allow_redirects=False, timeout=60)
-
-    def upload(self, body, csrf: str | None, **headers) -> requests.Response:
-        sent = {"Origin": self.base, "Content-Type": "text/csv", **headers}
-        if csrf:
-            sent["X-CSRF-Token"] = csrf
-        return self.http.post(f"{self.base}/console/new/datasource/upload", data=body, headers=sent, timeout=60)
+def upload(user: ConsoleSession, body, csrf: str | None, **headers):
+    sent = {"Content-Type": "text/csv", **headers}
+    if csrf:
+        sent["X-CSRF-Token"] = csrf
+    return user.http.post(f"{user.base}/console/new/datasource/upload", data=body, headers=sent, timeout=60)
 
 
 def make_frame(n: int = 3000, seed: int = 11) -> pd.DataFrame:
@@ -143,13 +127,13 @@ def frame(data_dir):
 
 @pytest.fixture
 def alice(console_server):
-    return Browser(console_server, console_server.default_keys)
+    return ConsoleSession(console_server, console_server.default_keys)
 
 
-def read(browser: Browser, **fields) -> tuple[requests.Response, dict]:
+def read(browser: ConsoleSession, **fields) -> tuple[requests.Response, dict]:
     start = browser.get("/console/new/datasource")
     form = {**form_values(start.text), **fields}
-    response = browser.wizard(form, "read")
+    response = wizard(browser, form, "read")
     return response, form_values(response.text)
 
 
@@ -172,7 +156,7 @@ def test_wizard_reads_a_location_and_creates_the_edited_schema(console_server, a
     form.update({"type_1": "CATEGORICAL", "name_2": "yearly_income", "target": "6", "rowid": "0",
                  "exclude_5": "on", "split": "split", "percent_begin": "0", "percent_end": "80",
                  "strategy": "random", "seed": "s1", "name": name})
-    created = alice.wizard(form, "create")
+    created = wizard(alice, form, "create")
     assert created.status_code == 303, [m for m in re.findall(r'data-field="[^"]+">[^<]*', created.text)]
     ds_id = form["datasource_id"]
     assert created.headers["location"] == f"/console/datasources/{ds_id}"
@@ -210,7 +194,7 @@ def test_errors_are_shown_next_to_their_fields(console_server, alice, frame, dat
     _, form = read(alice, source="location", location=(data_dir / "customers.csv").as_uri())
     bad = {**form, "target": "5", "split": "split", "percent_begin": "60", "percent_end": "20",
            "datasource_id": "no spaces allowed", "name_3": "age"}
-    response = alice.wizard(bad, "create")
+    response = wizard(alice, bad, "create")
     assert response.status_code == 400
     assert "BINARY, CATEGORICAL or NUMERIC" in field_error(response.text, "target")
     assert "greater than the beginning" in field_error(response.text, "percent_end")
@@ -218,7 +202,7 @@ def test_errors_are_shown_next_to_their_fields(console_server, alice, frame, dat
     assert "Another attribute" in field_error(response.text, "name_3")
     assert 'value="no spaces allowed"' in response.text  # the edits are still on the page
     # A type the data does not have, and a target left out.
-    response = alice.wizard({**form, "type_3": "NUMERIC", "target": "6", "exclude_6": "on"}, "create")
+    response = wizard(alice, {**form, "type_3": "NUMERIC", "target": "6", "exclude_6": "on"}, "create")
     assert "not numbers, for example" in field_error(response.text, "type_3")
     assert "cannot be excluded" in field_error(response.text, "target")
     # Nothing was created.
@@ -228,13 +212,13 @@ def test_errors_are_shown_next_to_their_fields(console_server, alice, frame, dat
     # An ID in use with other parameters is refused next to the ID.
     taken = unique("ds")
     ml.create_data_source_from_s3(DataSourceId=taken, DataSpec={"DataLocationS3": (data_dir / "customers.csv").as_uri()})
-    response = alice.wizard({**form, "datasource_id": taken}, "create")
+    response = wizard(alice, {**form, "datasource_id": taken}, "create")
     assert "exists already" in field_error(response.text, "datasource_id")
 
 
-def upload_csv(browser: Browser, body: bytes) -> dict:
-    csrf = browser.csrf(browser.get("/console/new/datasource").text)
-    response = browser.upload(body, csrf)
+def upload_csv(browser: ConsoleSession, body: bytes) -> dict:
+    csrf = browser.csrf("/console/new/datasource")
+    response = upload(browser, body, csrf)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -252,7 +236,7 @@ def test_upload_creates_a_datasource_whose_insights_match_pandas(console_server,
     assert response.status_code == 200 and form["name"] == "customers.csv"
     form["target"] = "6"
     ds_id = form["datasource_id"]
-    assert alice.wizard(form, "create").status_code == 303
+    assert wizard(alice, form, "create").status_code == 303
     ml = console_server.client()
     assert settle(ml.get_data_source, DataSourceId=ds_id)["Status"] == "COMPLETED"
 
@@ -316,28 +300,28 @@ def test_upload_creates_a_datasource_whose_insights_match_pandas(console_server,
 def test_uploads_are_refused_past_the_limit_and_leave_nothing(console_server, alice, data_dir):
     folder = data_dir / "uploads" / "111111111111"
     before = sorted(folder.iterdir()) if folder.exists() else []
-    csrf = alice.csrf(alice.get("/console/new/datasource").text)
+    csrf = alice.csrf("/console/new/datasource")
     too_big = b"a,b\n" + b"1,2\n" * (UPLOAD_LIMIT // 4)
-    response = alice.upload(too_big, csrf)
+    response = upload(alice, too_big, csrf)
     # Refused by its Content-Length before the console sees it, in the API's error format.
     assert response.status_code == 413 and "limit of 400000 bytes" in response.json()["message"]
 
     def chunks():  # no Content-Length: the limit is found while streaming
         for _ in range(UPLOAD_LIMIT // 4096 + 2):
             yield b"x" * 4096
-    response = alice.upload(chunks(), csrf)
+    response = upload(alice, chunks(), csrf)
     assert response.status_code == 413
     assert (sorted(folder.iterdir()) if folder.exists() else []) == before
 
     # Without the CSRF token, or from another origin, nothing is stored.
-    assert alice.upload(b"a,b\n1,2\n", None).status_code == 403
-    assert alice.upload(b"a,b\n1,2\n", csrf, Origin="http://evil.example").status_code == 403
+    assert upload(alice, b"a,b\n1,2\n", None).status_code == 403
+    assert upload(alice, b"a,b\n1,2\n", csrf, Origin="http://evil.example").status_code == 403
     assert (sorted(folder.iterdir()) if folder.exists() else []) == before
 
 
 def test_an_upload_is_its_accounts_own(console_server, alice, data_dir):
     uploaded = upload_csv(alice, b"a,b\n1,x\n2,y\n")
-    bob = Browser(console_server, console_server.other_keys)
+    bob = ConsoleSession(console_server, console_server.other_keys)
     response, _ = read(bob, source="upload", upload_uri=uploaded["uri"])
     assert "upload it first" in field_error(response.text, "upload")
     # Folder listings do not show uploads: the folder reads as empty.
@@ -353,10 +337,10 @@ def test_uploads_are_off_without_an_allowed_directory(tmp_path_factory, s3):
     server.default_keys = server.create_keys("alice", "111111111111")
     server.start()
     try:
-        browser = Browser(server, server.default_keys)
+        browser = ConsoleSession(server, server.default_keys)
         page = browser.get("/console/new/datasource").text
         assert "Uploads are off on this server" in page and "--allow-local-path" in page
-        response = browser.upload(b"a,b\n1,2\n", browser.csrf(page))
+        response = upload(browser, b"a,b\n1,2\n", csrf_token(page))
         assert response.status_code == 403
     finally:
         server.stop()
@@ -384,7 +368,7 @@ def test_wizard_reads_a_query_and_creates_an_rds_datasource(console_server, alic
     assert [form[f"name_{i}"] for i in range(3)] == ["id", "name", "amount"]
     assert [form[f"type_{i}"] for i in range(3)] == ["NUMERIC", "CATEGORICAL", "NUMERIC"]
     form.update({"type_0": "CATEGORICAL", "target": "2"})
-    assert alice.wizard(form, "create").status_code == 303
+    assert wizard(alice, form, "create").status_code == 303
     ml = console_server.client()
     got = settle(ml.get_data_source, DataSourceId=form["datasource_id"])
     assert got["Status"] == "COMPLETED", got.get("Message")
@@ -437,8 +421,6 @@ def test_uploads_have_their_own_size_limit_and_time_out_only_when_they_stall(fre
     upload is still closed."""
     import socket
     import time
-
-    from support import ConsoleSession
 
     server = fresh_server("--allow-local-path", str(tmp_path), "--max-request-bytes", "2000",
                           "--body-timeout", "1")

@@ -11,12 +11,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow.csv as pa_csv
 import pytest
-import requests
 from botocore.exceptions import ClientError
 from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score
 
 from learning_data import schema, write_dataset
-from support import settle, unique, wait_for
+from support import ConsoleSession, csrf_token, settle, unique, wait_for
 from test_learning import artifact
 
 CONSOLE_PARAMETERS = {"sgd.maxMLModelSizeInBytes": "104857600", "sgd.shuffleType": "auto",
@@ -25,36 +24,6 @@ CONSOLE_PARAMETERS = {"sgd.maxMLModelSizeInBytes": "104857600", "sgd.shuffleType
 COLUMNS = ["id", "x1", "x2", "colour", "text", "y"]
 RECIPE = json.dumps({"outputs": ["ALL_CATEGORICAL", "ALL_NUMERIC", "lowercase(ALL_TEXT)"]})
 HOSTILE = "<script>alert(\"x\")</script> 'quoted' & \"double\""
-
-
-class Console:
-    """A signed-in browser: the session cookie, and forms posted with the
-    CSRF token of the page they are on."""
-
-    def __init__(self, server, keys):
-        self.base = server.url
-        self.http = requests.Session()
-        answer = self.http.post(f"{self.base}/console/signin", headers={"Origin": self.base}, allow_redirects=False,
-                                data={"access_key_id": keys.access_key_id, "secret_access_key": keys.secret_access_key})
-        assert answer.status_code == 303, answer.text
-
-    def get(self, path: str, **options) -> requests.Response:
-        return self.http.get(self.base + path, allow_redirects=False, timeout=30, **options)
-
-    def page(self, path: str) -> str:
-        answer = self.get(path)
-        assert answer.status_code == 200, answer.text[-2000:]
-        return answer.text
-
-    def submit(self, page_path: str, action: str, data: dict, csrf: bool = True, **options) -> requests.Response:
-        """Post a form found on `page_path` to `action`."""
-        token = csrf_token(self.page(page_path)) if csrf else None
-        return self.http.post(self.base + action, data={**data, **({"csrf": token} if token else {})},
-                              headers={"Origin": self.base}, allow_redirects=False, timeout=60, **options)
-
-
-def csrf_token(page: str) -> str:
-    return html.unescape(re.search(r'name="csrf" value="([^"]+)"', page).group(1))
 
 
 def figure(page: str, name: str) -> float:
@@ -76,7 +45,7 @@ def folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def console(server):
-    return Console(server, server.default_keys)
+    return ConsoleSession(server, server.default_keys)
 
 
 def datasource(ml, path: Path, kind: str, name: str | None = None) -> str:
@@ -420,7 +389,7 @@ def test_changes_without_the_csrf_token_or_origin_are_refused(ml, console, binar
 
 
 def test_another_account_cannot_open_these_objects(server, binary):
-    bob = Console(server, server.other_keys)
+    bob = ConsoleSession(server, server.other_keys)
     for path in (f"/console/models/{binary['model_id']}", f"/console/evaluations/{binary['evaluation']}",
                  f"/console/batch-predictions/{binary['model_id']}"):
         assert bob.get(path).status_code == 404

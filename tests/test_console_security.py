@@ -92,8 +92,8 @@ def test_a_change_without_the_csrf_token_or_from_elsewhere_is_refused(server):
                                headers={"Origin": "http://evil.example"})
     assert elsewhere.status_code == 403
     assert ml.get_data_source(DataSourceId=ds_id)["Name"] == "before"
-    accepted = user.post(path, {"name": "after"}, csrf_from=f"/console/datasources/{ds_id}")
-    assert accepted.status_code == 200 and ml.get_data_source(DataSourceId=ds_id)["Name"] == "after"
+    accepted = user.submit(f"/console/datasources/{ds_id}", path, {"name": "after"})
+    assert accepted.status_code == 303 and ml.get_data_source(DataSourceId=ds_id)["Name"] == "after"
 
 
 def test_objects_named_like_pages_open_as_objects(server):

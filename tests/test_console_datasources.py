@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from botocore.exceptions import ClientError
 import requests
 
 from support import ConsoleSession, Server, csrf_token, settle, treadle, unique
@@ -324,11 +325,26 @@ def test_an_upload_is_its_accounts_own(console_server, alice, data_dir):
     bob = ConsoleSession(console_server, console_server.other_keys)
     response, _ = read(bob, source="upload", upload_uri=uploaded["uri"])
     assert "upload it first" in field_error(response.text, "upload")
-    # Folder listings do not show uploads: the folder reads as empty.
+    # Nor by its exact URI as a location, in the console or through the API,
+    # nor as somewhere to write.
+    response, _ = read(bob, source="location", location=uploaded["uri"])
+    assert "upload folder of another account" in field_error(response.text, "location")
+    bob_ml = console_server.client(console_server.other_keys)
+    with pytest.raises(ClientError) as excinfo:
+        bob_ml.create_data_source_from_s3(DataSourceId=unique("ds"), DataSpec={"DataLocationS3": uploaded["uri"]})
+    assert "upload folder of another account" in excinfo.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as excinfo:
+        bob_ml.create_batch_prediction(BatchPredictionId=unique("bp"), MLModelId="m", BatchPredictionDataSourceId="d",
+                                       OutputUri=uploaded["uri"].rsplit("/", 1)[0] + "/out/")
+    assert "upload folder of another account" in excinfo.value.response["Error"]["Message"]
+    # The folder of every upload is nobody's to name, and alice's own is hers.
     response, _ = read(bob, source="location", location=(data_dir / "uploads").as_uri())
-    assert "no such file or folder" in field_error(response.text, "location")
+    assert "upload folder of another account" in field_error(response.text, "location")
+    response, _ = read(alice, source="location", location=uploaded["uri"])
+    assert field_error(response.text, "location") is None
     # Nor does another account see alice's datasources.
-    ds_id = console_server.client().describe_data_sources()["Results"][0]["DataSourceId"]
+    ds_id = unique("ds")
+    console_server.client().create_data_source_from_s3(DataSourceId=ds_id, DataSpec={"DataLocationS3": uploaded["uri"]})
     assert bob.get(f"/console/datasources/{ds_id}").status_code == 404
 
 

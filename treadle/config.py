@@ -131,7 +131,8 @@ class Settings:
         if database.startswith("sqlite:///"):
             path = Path(database[len("sqlite:///"):]).resolve()
             reserved += [str(path), f"{path}-wal", f"{path}-shm", f"{path}-journal"]
-        return Confinement(tuple(self.allowed_local_paths), tuple(reserved))
+        uploads = self.upload_dir or (self.allowed_local_paths[0] / "uploads" if self.allowed_local_paths else None)
+        return Confinement(tuple(self.allowed_local_paths), tuple(reserved), uploads)
 
     @property
     def effective_public_url(self) -> str:

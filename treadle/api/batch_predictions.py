@@ -11,7 +11,8 @@ KIND = "BatchPrediction"
 def create(call: Call, params: dict) -> dict:
     prediction_id = params["BatchPredictionId"]
     if call.entities.get(call.account, KIND, prediction_id) is None:
-        check_location("OutputUri", params["OutputUri"], call.services.settings.confinement, output=True)
+        check_location("OutputUri", params["OutputUri"], call.services.settings.confinement, output=True,
+                       account=call.account)
     return create_from_model(call, KIND, prediction_id, params, params.get("BatchPredictionName"),
                              "BatchPredictionDataSourceId", {"OutputUri": params["OutputUri"]})
 

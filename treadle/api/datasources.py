@@ -27,7 +27,7 @@ def _check_spec(call: Call, spec: dict, schema_member: str) -> None:
             raise errors.InvalidInputException(f"DataSchema: {error}")
     schema_uri = spec.get(schema_member)
     if schema_uri:
-        check_location(schema_member, schema_uri, call.services.settings.confinement)
+        check_location(schema_member, schema_uri, call.services.settings.confinement, account=call.account)
 
 
 def _document(call: Call, params: dict, location: str | None, spec: dict) -> dict:
@@ -44,7 +44,8 @@ def _document(call: Call, params: dict, location: str | None, spec: dict) -> dic
 
 def create_from_s3(call: Call, params: dict) -> dict:
     spec = params["DataSpec"]
-    check_location("DataSpec.DataLocationS3", spec["DataLocationS3"], call.services.settings.confinement)
+    check_location("DataSpec.DataLocationS3", spec["DataLocationS3"], call.services.settings.confinement,
+                   account=call.account)
     _check_spec(call, spec, "DataSchemaLocationS3")
     doc = _document(call, params, spec["DataLocationS3"], spec)
     doc["_source"] = {"type": "s3", "DataSchemaLocationS3": spec.get("DataSchemaLocationS3")}
@@ -59,7 +60,7 @@ def _create_from_sql(call: Call, params: dict, spec_member: str, source_type: st
     """RDS and Redshift datasources: the query is run and staged by the job."""
     spec = params[spec_member]
     check_location(f"{spec_member}.S3StagingLocation", spec["S3StagingLocation"],
-                   call.services.settings.confinement, output=True)
+                   call.services.settings.confinement, output=True, account=call.account)
     _check_spec(call, spec, "DataSchemaUri")
     doc = _document(call, params, None, spec)
     doc["RoleARN"] = params["RoleARN"]

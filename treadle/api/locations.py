@@ -1,5 +1,6 @@
 """Data locations accepted in requests: s3:// URIs, and file:// URIs only
-below the directories the operator allowed (spec Decision 15)."""
+below the directories the operator allowed and outside other accounts'
+upload folders (docs/behaviour.md, "Data locations")."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,9 +20,9 @@ class LocationNotAllowed(InvalidInputException):
         self.uri = uri
 
 
-def local_path(uri: str, access: data_locations.Confinement) -> Path:
+def local_path(uri: str, access: data_locations.Confinement, account: str | None = None) -> Path:
     """Resolve a file:// URI (following `..` and links) and insist it lies
-    below an allowed directory."""
+    below an allowed directory, and in no upload folder but `account`'s."""
     try:
         netloc = urlsplit(uri).netloc
     except ValueError as error:
@@ -33,18 +34,23 @@ def local_path(uri: str, access: data_locations.Confinement) -> Path:
             f"{uri} is a local path, but this server allows no local paths (start it with --allow-local-path DIR)",
             uri)
     try:
-        return data_locations.local_path(uri, access)
+        path = data_locations.local_path(uri, access)
     except data_locations.NotAllowed as error:
         raise LocationNotAllowed(str(error), uri)
     except data_locations.LocationError as error:
         raise InvalidInputException(str(error))
+    if access.foreign_upload(path, account):
+        raise InvalidInputException(f"{uri} is in the console's upload folder of another account")
+    return path
 
 
 def _short(uri: str) -> str:
     return uri if len(uri) <= 200 else uri[:197] + "..."
 
 
-def check_location(member: str, uri: str, access: data_locations.Confinement, output: bool = False) -> None:
+def check_location(member: str, uri: str, access: data_locations.Confinement, output: bool = False,
+                   account: str | None = None) -> None:
+    """`account`: the caller's; None lets no upload folder be named."""
     if uri.startswith("s3://"):
         bucket, _, key = uri[5:].partition("/")
         if not bucket:
@@ -57,7 +63,7 @@ def check_location(member: str, uri: str, access: data_locations.Confinement, ou
             _check_output_key(member, key)
         return
     if uri.startswith("file://"):
-        path = local_path(uri, access)
+        path = local_path(uri, access, account)
         if output:
             _check_output_key(member, urlsplit(uri).path)
             _check_output_folder(member, uri, path)

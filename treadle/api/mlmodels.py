@@ -25,7 +25,7 @@ def create(call: Call, params: dict) -> dict:
             f"TrainingDataSourceId {datasource.entity_id} was created with ComputeStatistics=false; "
             "a training datasource needs statistics")
     if params.get("RecipeUri"):
-        check_location("RecipeUri", params["RecipeUri"], call.services.settings.confinement)
+        check_location("RecipeUri", params["RecipeUri"], call.services.settings.confinement, account=call.account)
     training_parameters = normalize_parameters(params.get("Parameters"))
     schema_text = datasource.document.get("_schema")
     if schema_text:  # known now (inline, or the datasource finished): check early

@@ -103,12 +103,12 @@ def _read(console: Console, session: Session, form: dict, action: str) -> sampli
         location = form.get("location", "").strip()
         if not location:
             raise FormError("location", "Enter the location of the data: s3://bucket/key or file:///path")
-        return sampling.read_location(location, settings.confinement, "location", header)
+        return sampling.read_location(location, settings.confinement, "location", session.account, header)
     if source == "upload":
         uri = form.get("upload_uri", "")
         if not uploads.owns(settings, session.account, uri):
             raise FormError("upload", "Choose a CSV file and upload it first")
-        return sampling.read_location(uri, settings.confinement, "upload", header)
+        return sampling.read_location(uri, settings.confinement, "upload", session.account, header)
     return _read_database(console, session, form)
 
 
@@ -122,7 +122,8 @@ def _read_database(console: Console, session: Session, form: dict) -> sampling.S
     if not password:
         raise FormError("db_password", "Enter the password")
     try:
-        check_location("The staging location", form["staging"].strip(), console.settings.confinement, output=True)
+        check_location("The staging location", form["staging"].strip(), console.settings.confinement, output=True,
+                       account=session.account)
     except errors.InvalidInputException as error:
         raise FormError("staging", error.message)
     kind = _database_kind(console, form["db_identifier"])

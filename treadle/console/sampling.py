@@ -43,10 +43,10 @@ def _cells(lines: list[bytes]) -> list[list[str]]:
     return rows
 
 
-def read_location(uri: str, confinement, field: str, header: bool | None = None) -> Sample:
-    """The first lines of the data at an s3:// or file:// location."""
+def read_location(uri: str, confinement, field: str, account: str, header: bool | None = None) -> Sample:
+    """The first lines of the data at an s3:// or file:// location `account` may name."""
     try:
-        check_location("The location", uri, confinement)
+        check_location("The location", uri, confinement, account=account)
         files = locations.list_data_files(uri, confinement)
         lines = sample_lines(files[0], confinement)
     except errors.InvalidInputException as error:

@@ -40,6 +40,16 @@ class Confinement:
     or a bucket that contains it must not let one account read it as data."""
     allowed: tuple[Path, ...] = ()
     reserved: tuple[str, ...] = ()  # local paths, or s3://bucket/prefix
+    # The console's upload directory: one folder per account, each readable
+    # (and writable) only by requests of that account.
+    uploads: Path | None = None
+
+    def foreign_upload(self, path: Path, account: str | None) -> bool:
+        """Whether `path` lies in another account's upload folder (or
+        directly in the upload directory)."""
+        if self.uploads is None or not _inside(path, [self.uploads]):
+            return False
+        return account is None or not _inside(path, [self.uploads / account])
 
     def reserves(self, uri: str) -> bool:
         if uri.startswith("s3://"):

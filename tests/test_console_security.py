@@ -145,6 +145,21 @@ def test_auth_none_opens_the_console_for_the_default_account(fresh_server):
     assert "Sign out" not in page.text
 
 
+def test_without_authentication_only_loopback_hosts_are_answered(fresh_server):
+    """DNS rebinding: a page at evil.example, its name pointed at 127.0.0.1,
+    sends Host: evil.example. With --auth none nothing else stops it, so
+    such a request is refused, to the console and to the API alike."""
+    server = fresh_server("--auth", "none")
+    port = server.url.rsplit(":", 1)[1]
+    for host, status in ((f"evil.example:{port}", 403), (f"127.0.0.1:{port}", 200), (f"localhost:{port}", 200)):
+        page = requests.get(server.url + "/console/objects", headers={"Host": host}, timeout=30)
+        assert page.status_code == status, (host, page.status_code)
+        api = requests.post(server.url + "/", data=b"{}", timeout=30, headers={
+            "Host": host, "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": "AmazonML_20141212.DescribeDataSources"})
+        assert api.status_code == status, (host, api.text)
+
+
 @pytest.mark.parametrize("width", [1280, 390])
 def test_hostile_names_do_not_run_in_the_browser(server, browser, width):
     from support import SCREENSHOTS

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import ipaddress
 import threading
 import time
 import uuid
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -86,19 +88,47 @@ def _response(status: int, payload: dict, request_id: str) -> Response:
     return Response(wire.encode(payload), status_code=status, media_type=wire.CONTENT_TYPE, headers=headers)
 
 
+def literal_loopback(host_header: str) -> bool:
+    """Whether a Host header names a loopback address literally
+    ("localhost", 127.0.0.1, [::1]), without resolving a name."""
+    host = host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
+    host = host.removeprefix("[").split("]", 1)[0]
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class _App(Starlette):
     """Starlette for the GET routes and the lifespan; every POST goes
-    straight to the API handler."""
+    straight to the API handler.
 
-    def __init__(self, api, **kwargs):
+    Without authentication (`--auth none`, loopback only) a request must
+    also name a loopback host, or this server's public one: a web page
+    whose own name an attacker has pointed at 127.0.0.1 (DNS rebinding)
+    sends its name as Host, and would otherwise drive the API and the
+    console of a server that asks for no credentials."""
+
+    def __init__(self, api, hosts: frozenset[str] | None = None, **kwargs):
         super().__init__(**kwargs)
         self._api = api
+        self._hosts = hosts  # None: any Host
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and self._hosts is not None and not self._host_allowed(scope):
+            await PlainTextResponse("This server answers only requests to a loopback address\n",
+                                    status_code=403)(scope, receive, send)
+            return
         if scope["type"] == "http" and scope["method"] == "POST" and not scope["path"].startswith("/console/"):
             await self._api(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+    def _host_allowed(self, scope) -> bool:
+        host = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"host"), "")
+        return host.lower() in self._hosts or literal_loopback(host)
 
 
 def _request_url(request: Request) -> str:
@@ -240,7 +270,10 @@ def create_app(settings: Settings, services: Services | None = None, group=None,
         Route("/evaluations/{entity_id}/insights", entity_json("Evaluation", "_insights", "insights"),
               methods=["GET"]),
     ]
-    app = _App(api, routes=routes, lifespan=lifespan)
+    hosts = None
+    if settings.auth == "none":
+        hosts = frozenset({urlsplit(settings.effective_public_url).netloc.lower()})
+    app = _App(api, hosts, routes=routes, lifespan=lifespan)
     app.state.services = services
     app.state.runner = runner
     return app

@@ -117,15 +117,12 @@ class Console:
                             secure=self.secure_cookies)
 
     # -- requests --------------------------------------------------------------
-    async def session(self, request: Request) -> tuple[Session | None, str | None]:
-        """The request's session, and a new cookie token when one was made
-        (--auth none signs the default account in by itself)."""
+    async def session(self, request: Request) -> Session | None:
+        """The request's session (with --auth none, the default account's)."""
+        if self.anonymous:
+            return self.sessions.anonymous()
         token = request.cookies.get(COOKIE)
-        session = await run_in_threadpool(self.sessions.find, token) if token else None
-        if session is None and self.anonymous:
-            token, session = await run_in_threadpool(self.sessions.anonymous)
-            return session, token
-        return session, None
+        return await run_in_threadpool(self.sessions.find, token) if token else None
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -160,34 +157,36 @@ def page(console: Console, handler: Handler, *, json_api: bool = False):
     `csrf` form field or the X-CSRF-Token header)."""
     @functools.wraps(handler)
     async def route(request: Request) -> Response:
-        session, new_token = await console.session(request)
+        session = await console.session(request)
         if session is None:
             if json_api or request.method not in ("GET", "HEAD"):
                 return JSONResponse({"error": "Sign in first"}, status_code=401)
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/console/signin?next={quote(target, safe='')}", status_code=303)
-        if request.method not in ("GET", "HEAD"):
-            submitted = request.headers.get("x-csrf-token")
-            if submitted is None and request.headers.get("content-type", "").startswith(
-                    "application/x-www-form-urlencoded"):
-                request.state.form = await read_form(request)
-                submitted = request.state.form.get("csrf")
-            if not same_origin(request) or not csrf_valid(session, submitted):
-                return console.render(request, session, "error.html", status=403,
-                                      title="Refused", message="This change did not come from a console page "
-                                      "(its CSRF token is missing or wrong). Reload the page and try again.")
         try:
-            response = await handler(console, request, session)
-        except errors.ResourceNotFoundException as error:
-            response = console.render(request, session, "error.html", status=404, title="Not found",
-                                      message=error.message)
-        except errors.InvalidInputException as error:  # an ID in the address the API would refuse
-            response = console.render(request, session, "error.html", status=400, title="Not understood",
-                                      message=error.message)
-        if new_token:
-            console.set_cookie(response, new_token, max_age=int(session.expires_at - time.time()))
-        return response
+            if request.method not in ("GET", "HEAD"):
+                # The origin first: nothing of a cross-site request is read.
+                if not same_origin(request):
+                    return _refused(console, request, session)
+                if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+                    request.state.form = await read_form(request)
+                submitted = request.headers.get("x-csrf-token") or form_of(request).get("csrf")
+                if not csrf_valid(session, submitted):
+                    return _refused(console, request, session)
+            return await handler(console, request, session)
+        except errors.ServiceError as error:
+            # What the operation refused, as the API would say it: a missing
+            # object, an ID in the address the API would not accept, a limit.
+            missing = isinstance(error, errors.ResourceNotFoundException)
+            return console.render(request, session, "error.html", status=404 if missing else error.status,
+                                  title="Not found" if missing else "Refused", message=error.message)
     return route
+
+
+def _refused(console: Console, request: Request, session: Session) -> Response:
+    return console.render(request, session, "error.html", status=403, title="Refused",
+                          message="This change did not come from a console page (its CSRF token is missing or "
+                                  "wrong). Reload the page and try again.")
 
 
 def form_of(request: Request) -> dict[str, str]:

@@ -10,6 +10,7 @@ from starlette.routing import Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 
 from ..api.context import Services
+from ..protocol import errors
 from ..store.credentials import CredentialStore
 from . import batch_predictions, datasources, details, evaluations, models, objects
 from .app import HERE, Console, FormError, SecurityHeaders, page, read_form, same_origin
@@ -19,17 +20,14 @@ from .sessions import COOKIE, SESSION_SECONDS, SessionStore, SignInRefused
 
 def _safe_next(target: str | None) -> str:
     # Only a console path: a sign-in link must not send people elsewhere.
-    if target and target.startswith("/console/") and not target.startswith("//"):
+    if target and target.startswith("/console/"):
         return target
     return "/console/objects"
 
 
 async def signin_form(console: Console, request: Request) -> Response:
-    session, _ = await console.session(request)
-    if session is not None and not console.anonymous:
+    if await console.session(request) is not None:
         return RedirectResponse(_safe_next(request.query_params.get("next")), status_code=303)
-    if console.anonymous:
-        return RedirectResponse("/console/objects", status_code=303)
     return console.render(request, None, "signin.html", title="Sign in", next=request.query_params.get("next", ""),
                           access_key_id="", problem=None)
 
@@ -38,7 +36,11 @@ async def signin(console: Console, request: Request) -> Response:
     if not same_origin(request):
         return console.render(request, None, "signin.html", status=403, title="Sign in", next="", access_key_id="",
                               problem="Sign in from this server's own sign-in page.")
-    form = await read_form(request)
+    try:
+        form = await read_form(request)
+    except errors.ServiceError as error:
+        return console.render(request, None, "signin.html", status=400, title="Sign in", next="", access_key_id="",
+                              problem=error.message)
     client = request.client.host if request.client else ""
     try:
         token, session = await run_in_threadpool(
@@ -99,7 +101,8 @@ def _object_action(slug: str, action):
 
 
 def console_app(services: Services, anonymous: bool):
-    sessions = SessionStore(services.engine, CredentialStore(services.engine, services.master_key))
+    sessions = SessionStore(services.engine, CredentialStore(services.engine, services.master_key),
+                            services.master_key)
     console = Console(services, sessions, anonymous)
 
     def signed_in(handler, **options):

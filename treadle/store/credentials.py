@@ -69,6 +69,12 @@ class CredentialStore:
             return None
         return AccessKey(row.access_key_id, self.master_key.unseal(row.secret_sealed), row.account, row.user_name)
 
+    def is_active(self, access_key_id: str) -> bool:
+        """Whether the key exists and is not revoked (its secret stays sealed)."""
+        with self.reader.connect() as conn:
+            return conn.execute(sa.select(credentials.c.access_key_id).where(
+                credentials.c.access_key_id == access_key_id, credentials.c.active == sa.true())).first() is not None
+
     def list(self) -> list[dict]:
         with self.reader.connect() as conn:
             rows = conn.execute(sa.select(credentials.c.access_key_id, credentials.c.account,

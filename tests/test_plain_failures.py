@@ -128,3 +128,30 @@ def test_an_output_uri_naming_a_file_is_refused(server, tmp_path):
         error = excinfo.value.response["Error"]
         assert error["Code"] == "InvalidInputException" and "must name a folder" in error["Message"]
     assert existing.read_text() == "mine"
+
+
+def test_a_model_lost_while_its_endpoint_is_ready_answers_predict_plainly(fresh_server, tmp_path):
+    """After a restart a READY endpoint loads its model at the first Predict;
+    a model gone from the artifact store then fails with the reason, and
+    Predict says so instead of answering an internal error."""
+    server = fresh_server("--allow-local-path", str(tmp_path))
+    path = tmp_path / "lost.csv"
+    write_dataset(path, 600, "BINARY", seed=4)
+    ml = server.client()
+    ds_id, model_id = unique("ds"), unique("ml")
+    ml.create_data_source_from_s3(DataSourceId=ds_id, ComputeStatistics=True,
+                                  DataSpec={"DataLocationS3": path.as_uri(), "DataSchema": schema("BINARY")})
+    ml.create_ml_model(MLModelId=model_id, MLModelType="BINARY", TrainingDataSourceId=ds_id)
+    assert settle(ml.get_ml_model, MLModelId=model_id, timeout=300)["Status"] == "COMPLETED"
+    assert ml.create_realtime_endpoint(MLModelId=model_id)["RealtimeEndpointInfo"]["EndpointStatus"] == "READY"
+    server.restart()
+    _artifact_path(server, model_id).unlink()
+    ml = server.client()
+    url = ml.get_ml_model(MLModelId=model_id)["EndpointInfo"]["EndpointUrl"]
+    with pytest.raises(ClientError) as excinfo:
+        ml.predict(MLModelId=model_id, Record={"x1": "1"}, PredictEndpoint=url)
+    error = excinfo.value.response["Error"]
+    assert error["Code"] == "PredictorNotMountedException" and "missing" in error["Message"]
+    _no_internals(error["Message"], server)
+    model = ml.get_ml_model(MLModelId=model_id)
+    assert model["Status"] == "FAILED" and model["EndpointInfo"]["EndpointStatus"] == "FAILED"

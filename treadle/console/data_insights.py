@@ -8,6 +8,7 @@ page costs the same for a thousand records as for a billion.
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +19,8 @@ from .sessions import Session
 
 GROUPS = (("NUMERIC", "Numeric"), ("BINARY", "Binary"), ("CATEGORICAL", "Categorical"), ("TEXT", "Text"))
 DEFAULT_BINS = "50"
+
+log = logging.getLogger("treadle.console")
 
 
 async def context(console: Console, session: Session, found: dict) -> dict:
@@ -30,7 +33,11 @@ async def context(console: Console, session: Session, found: dict) -> dict:
     key = entity.document.get("_statistics") if entity is not None else None
     if not key:
         return {}
-    statistics = json.loads(await run_in_threadpool(console.services.artifacts.get, key))
+    try:
+        statistics = json.loads(await run_in_threadpool(console.services.artifacts.get, key))
+    except Exception:
+        log.exception("cannot read the statistics of datasource %s", found["DataSourceId"])
+        return {"insights_problem": "This datasource's statistics cannot be read."}
     return {"insights": arrange(statistics)}
 
 

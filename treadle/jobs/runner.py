@@ -157,6 +157,10 @@ class LocalJobRunner:
         last_sweep = 0.0
         pause = self.settings.job_poll_seconds
         while not self._stop.is_set():
+            # Cleared before the work it asks for, not after the wait: a
+            # wake-up arriving while this pass runs (a job finishing) then
+            # ends the next wait at once instead of being lost.
+            self._wake.clear()
             try:
                 if time.monotonic() - last_sweep > min(5.0, lease / 3):
                     self.queue.renew(self.owner, [job.pk for job in self._running.values()], lease)
@@ -177,7 +181,6 @@ class LocalJobRunner:
                 continue
             pause = self.settings.job_poll_seconds
             self._wake.wait(pause)
-            self._wake.clear()
 
     def _report(self, error: Exception, pause: float) -> None:
         full = disk.full_disk(error)

@@ -211,7 +211,12 @@ class LocalServing:
                 f"No real-time endpoint is READY for MLModel {entity.entity_id}")
         mounted = self._mounted.get((account, entity.entity_id))
         if mounted is None:
-            mounted = self._load(account, entity, generation)
+            try:
+                mounted = self._load(account, entity, generation)
+            except ModelUnavailable as error:
+                fail_model(self.entities, account, entity.entity_id, str(error))
+                self.shared.changed()
+                raise errors.PredictorNotMountedException(f"MLModel {entity.entity_id} cannot predict: {error}")
         else:
             mounted.threshold = float(entity.document.get("ScoreThreshold", 0.5))
             mounted.limit = int(info.get("PeakRequestsPerSecond") or self.peak_rps)

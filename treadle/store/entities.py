@@ -56,12 +56,13 @@ def now() -> float:
     return round(time.time(), 3)
 
 
-def mark_failed(doc: dict, message: str) -> None:
+def mark_failed(doc: dict, message: str, endpoint_states: tuple[str, ...] = ("UPDATING",)) -> None:
     """Fail an entity's document in place; an endpoint created while the
-    model was training fails with it rather than waiting for ever."""
+    model was training fails with it rather than waiting for ever (a READY
+    one too, with `endpoint_states`, when the trained model is lost)."""
     doc.update(Status="FAILED", Message=message[:10240], FinishedAt=now())
     endpoint = doc.get("EndpointInfo")
-    if endpoint and endpoint.get("EndpointStatus") == "UPDATING":
+    if endpoint and endpoint.get("EndpointStatus") in endpoint_states:
         doc["EndpointInfo"] = {**endpoint, "EndpointStatus": "FAILED"}
 
 

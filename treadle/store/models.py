@@ -44,9 +44,13 @@ def load_model(artifacts: ArtifactStore, entity: Entity) -> MLModelArtifact:
     if expected is not None and hashlib.sha256(blob).hexdigest() != expected:
         raise ModelUnavailable(f"the trained model of MLModel {model_id} is corrupt: its checksum does not match "
                                "the one recorded when it was trained")
+    if expected is not None:
+        # Its bytes are the ones saved: a failure to read them is this
+        # server's, not the model's, and must not fail the model for good.
+        return MLModelArtifact.from_bytes(blob)
     try:
         return MLModelArtifact.from_bytes(blob)
-    except Exception:  # models saved before checksums were recorded
+    except Exception:  # no checksum to tell damage from a bug: unreadable bytes are damage
         raise ModelUnavailable(f"the trained model of MLModel {model_id} is corrupt: it cannot be read")
 
 
@@ -56,10 +60,6 @@ def fail_model(entities: EntityStore, account: str, model_id: str, reason: str) 
     message = f"{reason[:1].upper()}{reason[1:]}; train a new MLModel to replace it"
 
     def change(doc: dict) -> None:
-        if doc["Status"] == "DELETED":
-            return
-        mark_failed(doc, message)
-        endpoint = doc.get("EndpointInfo")
-        if endpoint and endpoint.get("EndpointStatus") == "READY":
-            doc["EndpointInfo"] = {**endpoint, "EndpointStatus": "FAILED"}
+        if doc["Status"] != "DELETED":
+            mark_failed(doc, message, endpoint_states=("UPDATING", "READY"))
     entities.update(account, "MLModel", model_id, change)

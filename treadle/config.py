@@ -10,6 +10,8 @@ from pathlib import Path
 
 DEFAULT_PORT = 8686
 DEFAULT_ACCOUNT = "000000000000"
+# Where the console streams a CSV upload; the HTTP layer gives it its own limits.
+UPLOAD_PATH = "/console/new/datasource/upload"
 # The largest request body the API reads (docs/behaviour.md, "Request limits
 # and timeouts"): well above any request the service model allows (a
 # schema or recipe of 128 KiB, a Predict record of 100 KB).

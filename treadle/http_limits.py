@@ -62,10 +62,11 @@ class Limits:
 
     @classmethod
     def of(cls, settings) -> "Limits":
-        from .console.uploads import UPLOAD_PATH
+        from .config import UPLOAD_PATH
 
+        uploads = (UPLOAD_PATH.encode(),) if settings.effective_upload_dir is not None else ()
         return cls(settings.max_request_bytes, settings.header_timeout, settings.body_timeout,
-                   settings.max_upload_bytes, (UPLOAD_PATH.encode(),))
+                   settings.max_upload_bytes, uploads)
 
 
 class LimitedProtocol(HttpToolsProtocol):
@@ -144,7 +145,8 @@ class LimitedProtocol(HttpToolsProtocol):
         if size > MAX_HEAD_BYTES:
             self._refuse(_head_too_large())
             return
-        self._streaming = self.url.split(b"?", 1)[0] in self.limits.upload_paths
+        self._streaming = (self.url.split(b"?", 1)[0] in self.limits.upload_paths
+                           and self.parser.get_method() == b"POST")
         self._max_body = self.limits.max_upload if self._streaming else self.limits.max_body
         if length > self._max_body:
             self._refuse(errors.RequestEntityTooLargeException(

@@ -58,6 +58,6 @@ async def check_new_id(console: Console, session: Session, kind: str, entity_id:
         await console.call(session, KINDS[kind].get, {KINDS[kind].id_member: entity_id})
     except errors.ResourceNotFoundException:
         return
-    except errors.InvalidInputException as error:
-        raise FormError(field, error.message)
+    except errors.InvalidInputException:
+        raise FormError(field, "Use 1 to 64 letters, digits, periods, underscores and hyphens")
     raise FormError(field, f"{KINDS[kind].label} {entity_id} already exists; choose another ID")

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
-import string
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -21,17 +19,16 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ..api.locations import check_location
+from ..config import UPLOAD_PATH
 from ..data.rearrangement import RearrangementError, parse_rearrangement
 from ..data.schema import MAX_ATTRIBUTES, TYPES, DataSchema, SchemaError, parse_schema
 from ..protocol import errors
 from ..store.databases import DatabaseRegistry
-from . import sampling, uploads
+from . import choices, sampling, uploads
 from .app import Console, FormError, form_of
 from .kinds import KINDS
 from .sessions import Session
 
-ID_CHARACTERS = string.ascii_letters + string.digits
-ENTITY_ID = re.compile(r"[a-zA-Z0-9_.-]{1,64}")
 OPERATIONS = {"rds": "CreateDataSourceFromRDS", "redshift": "CreateDataSourceFromRedshift"}
 # Treadle runs the query itself, so the roles and network settings Amazon
 # ML's Data Pipeline needed are unused; the API still requires them.
@@ -47,23 +44,18 @@ DEFAULTS = {"source": "location", "split": "none", "percent_begin": "0", "percen
             "strategy": "sequential", "statistics": "on"}
 
 
-def suggest_id() -> str:
-    # As Amazon ML's console did: ds- and 11 random base62 characters.
-    return "ds-" + "".join(secrets.choice(ID_CHARACTERS) for _ in range(11))
-
-
 def routes(signed_in, object_action) -> list[Route]:
     """As models.routes: the wizard and the upload it streams to."""
     return [
         Route("/new/datasource", signed_in(start), methods=["GET"]),
         Route("/new/datasource", signed_in(submit), methods=["POST"]),
-        Route(uploads.UPLOAD_PATH.removeprefix("/console"), signed_in(uploads.receive, json_api=True),
+        Route(UPLOAD_PATH.removeprefix("/console"), signed_in(uploads.receive, json_api=True),
               methods=["POST"]),
     ]
 
 
 async def start(console: Console, request: Request, session: Session) -> Response:
-    form = {**DEFAULTS, "datasource_id": suggest_id()}
+    form = {**DEFAULTS, "datasource_id": choices.suggest_id("ds")}
     return await _render(console, request, session, form, {}, None)
 
 
@@ -280,14 +272,16 @@ async def _create(console: Console, session: Session, form: dict, sample: sampli
     if schema is not None:
         problems.update(sampling.misfits(schema, sample))
     rearrangement = _rearrangement(form, problems)
-    if not ENTITY_ID.fullmatch(form.get("datasource_id", "")):
-        problems["datasource_id"] = "Use 1 to 64 letters, digits, periods, underscores and hyphens"
+    try:
+        await choices.check_new_id(console, session, "DataSource", form.get("datasource_id", ""), "datasource_id")
+    except FormError as error:
+        problems[error.field] = error.message
     if problems or schema is None:
         return False
     spec = {"DataSchema": schema.to_json()}
     if rearrangement:
         spec["DataRearrangement"] = rearrangement
-    operation, params = _request(console, session, form, spec)
+    operation, params = await run_in_threadpool(_request, console, session, form, spec)
     try:
         await console.call(session, operation, params)
     except errors.IdempotentParameterMismatchException:

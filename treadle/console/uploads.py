@@ -25,7 +25,6 @@ from ..data import locations
 from .app import Console
 from .sessions import Session
 
-UPLOAD_PATH = "/console/new/datasource/upload"  # where the wizard streams a file to
 NAME = re.compile(r"\.upload-[A-Za-z0-9_-]{22}\.csv")
 WRITE_BYTES = 1 << 20
 

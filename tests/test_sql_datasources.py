@@ -5,7 +5,7 @@ import urllib.request
 
 import pytest
 
-from support import PG_ADMIN_URL, service_missing, settle, treadle, unique
+from support import MYSQL_URL, PG_ADMIN_URL, service_missing, settle, treadle, unique
 
 ROWS = [(i, f"name {i % 4}", i * 1.5, i % 2 == 0) for i in range(200)]
 
@@ -161,3 +161,27 @@ def test_staging_never_replaces_an_object_it_did_not_write(server, s3, mariadb, 
     assert got["Status"] == "FAILED" and f"s3://{bucket}/staging/{other_id}.csv" in got["Message"]
     body = s3.client().get_object(Bucket=bucket, Key=f"staging/{other_id}.csv")["Body"].read()
     assert body == b"the user's own file"
+
+
+@pytest.mark.parametrize("url, sleep", [
+    (PG_ADMIN_URL, "SELECT pg_sleep(30)"),
+    (MYSQL_URL, "SELECT SLEEP(30)"),
+], ids=["postgresql", "mariadb"])
+def test_a_query_with_a_timeout_is_stopped(url, sleep):
+    """The console's sample query waits in a request: its time is bounded."""
+    import io
+    import time
+
+    from treadle.data.sql import QueryError, connection_url, run_query
+
+    parts = url.split("://", 1)[1]
+    user = parts.split("@", 1)[0]
+    host = parts.split("@", 1)[1].split("/", 1)[0]
+    started = time.monotonic()
+    try:
+        with pytest.raises(QueryError):
+            run_query(connection_url(f"{url.split('://')[0]}://{host}", url.rsplit("/", 1)[1], user, ""),
+                      sleep, io.StringIO(), timeout=1)
+    except OSError as error:  # the database server is absent
+        service_missing(url.split("://")[0], str(error))
+    assert time.monotonic() - started < 15

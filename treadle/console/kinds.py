@@ -1,7 +1,9 @@
 """The four object kinds as the console names and reaches them."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from urllib.parse import quote
 
 
 @dataclass(frozen=True)
@@ -14,29 +16,27 @@ class Kind:
     get: str
     update: str
     delete: str
-    describe: str
 
     def url(self, entity_id: str) -> str:
-        from urllib.parse import quote
-
         return f"/console/{self.slug}/{quote(entity_id, safe='')}"
 
 
 KINDS = {kind.name: kind for kind in (
     Kind("DataSource", "Datasource", "datasources", "DataSourceId", "DataSourceName",
-         "GetDataSource", "UpdateDataSource", "DeleteDataSource", "DescribeDataSources"),
+         "GetDataSource", "UpdateDataSource", "DeleteDataSource"),
     Kind("MLModel", "ML model", "models", "MLModelId", "MLModelName",
-         "GetMLModel", "UpdateMLModel", "DeleteMLModel", "DescribeMLModels"),
+         "GetMLModel", "UpdateMLModel", "DeleteMLModel"),
     Kind("Evaluation", "Evaluation", "evaluations", "EvaluationId", "EvaluationName",
-         "GetEvaluation", "UpdateEvaluation", "DeleteEvaluation", "DescribeEvaluations"),
+         "GetEvaluation", "UpdateEvaluation", "DeleteEvaluation"),
     Kind("BatchPrediction", "Batch prediction", "batch-predictions", "BatchPredictionId", "BatchPredictionName",
-         "GetBatchPrediction", "UpdateBatchPrediction", "DeleteBatchPrediction", "DescribeBatchPredictions"),
+         "GetBatchPrediction", "UpdateBatchPrediction", "DeleteBatchPrediction"),
 )}
 BY_SLUG = {kind.slug: kind for kind in KINDS.values()}
 
 
-def enum(shape: str) -> list[str]:
+@functools.cache
+def enum(shape: str) -> tuple[str, ...]:
     """An enum of the service model (statuses, model types, sort orders)."""
     from ..protocol.service_model import service_model
 
-    return list(service_model().shape_for(shape).enum)
+    return tuple(service_model().shape_for(shape).enum)

@@ -53,7 +53,7 @@ async def list_objects(console: Console, request: Request, session: Session) -> 
                 "updated": row.document.get("LastUpdatedAt"),
                 "type": row.document.get("MLModelType", "")} for row in rows]
     return console.render(request, session, "objects.html", title="Objects", objects=objects, query=query,
-                          next_page=token, first_page=bool(request.query_params.get("page")), problem=problem,
+                          next_page=token, later_page=bool(request.query_params.get("page")), problem=problem,
                           kinds=KINDS, statuses=enum("EntityStatus"), sorts=SORTS)
 
 

@@ -19,6 +19,9 @@ from ..store.databases import DatabaseRegistry
 from .app import FormError
 
 PREVIEW_ROWS = 10
+# The wizard waits for its sample in a request: a query that takes longer is
+# refused rather than holding a thread of the server.
+QUERY_SAMPLE_SECONDS = 20
 QUERY_SAMPLE_ROWS = 1000
 
 
@@ -75,7 +78,8 @@ def read_query(services, kind: str, identifier: str, database: str, user: str, p
     bounded = f"SELECT * FROM ({query.strip().rstrip(';')}) AS treadle_sample LIMIT {QUERY_SAMPLE_ROWS}"
     out = io.StringIO()
     try:
-        result = run_query(connection_url(registered[1], database, user, password), bounded, out)
+        result = run_query(connection_url(registered[1], database, user, password), bounded, out,
+                           timeout=QUERY_SAMPLE_SECONDS)
     except QueryError as error:
         raise FormError("db_query", f"The query failed: {error}")
     rows = list(csv.reader(io.StringIO(out.getvalue())))

@@ -73,9 +73,10 @@ def _text(value) -> str:
     return str(value).replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
 
 
-def run_query(url: str, query: str, out: io.TextIOBase) -> QueryResult:
-    """Write the query's rows as CSV with a header line to `out`."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=_connect_args(url))
+def run_query(url: str, query: str, out: io.TextIOBase, timeout: float | None = None) -> QueryResult:
+    """Write the query's rows as CSV with a header line to `out`; `timeout`
+    bounds the query's time on the database server, in seconds."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=_connect_args(url, timeout))
     writer = csv.writer(out, lineterminator="\n")
     try:
         with _connect(engine) as conn:
@@ -119,8 +120,14 @@ def _connect(engine: sa.Engine) -> sa.Connection:
                          f"({type(error).__name__})") from None
 
 
-def _connect_args(url: str) -> dict:
-    return {"connect_timeout": 10}
+def _connect_args(url: str, timeout: float | None = None) -> dict:
+    args: dict = {"connect_timeout": 10}
+    if timeout is not None:
+        if url.startswith("postgresql"):
+            args["options"] = f"-c statement_timeout={int(timeout * 1000)}"
+        else:  # pymysql: each read from the server, so a query that sends nothing for that long
+            args["read_timeout"] = timeout
+    return args
 
 
 def _database_message(error: sa.exc.DBAPIError) -> str:

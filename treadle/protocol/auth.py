@@ -74,7 +74,7 @@ def check_signed_headers(headers, signed_headers: list[str]) -> None:
     """`host` and every `x-amz-*` header of the request must be signed
     (docs/behaviour.md, "Signing"): an unsigned X-Amz-Target would let a
     captured GetMLModel be replayed as a DeleteMLModel."""
-    signed = _signed_names(tuple(signed_headers))
+    signed = _signed_names(tuple(signed_headers))  # no copy when given a tuple
     if "host" not in signed:
         raise errors.InvalidSignatureException("'Host' must be a signed header")
     unsigned = sorted(name for name in headers if name.startswith("x-amz-") and name not in signed)
@@ -220,6 +220,7 @@ class Authenticator:
         if not header:
             raise errors.MissingAuthenticationTokenException("Request is missing Authentication Token")
         access_key_id, scope, claimed, signed_headers = _parse_authorization(header)
+        signed_headers = tuple(signed_headers)  # the caches' key, made once
         date, region, service = scope[0], scope[1], scope[2]
         if service != SIGNING_SERVICE:
             raise errors.InvalidSignatureException(

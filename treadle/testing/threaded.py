@@ -12,7 +12,7 @@ import socket
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 START_SECONDS = 60
@@ -23,7 +23,7 @@ class ThreadedServer:
     url: str
     region: str
     access_key_id: str
-    secret_access_key: str
+    secret_access_key: str = field(repr=False)
     account: str
 
     @property

@@ -13,7 +13,7 @@ document.addEventListener("submit", (event) => {
 document.addEventListener("DOMContentLoaded", () => {
   const line = document.querySelector("[data-poll]");
   if (!line) return;
-  const [kind, , status] = line.dataset.poll.split(":");
+  const status = line.dataset.poll;
   const endpoint = line.dataset.endpoint || null;
   const settled = ["COMPLETED", "FAILED", "DELETED"];
   if (settled.includes(status) && endpoint !== "UPDATING") return;
@@ -32,5 +32,4 @@ document.addEventListener("DOMContentLoaded", () => {
     window.setTimeout(poll, 2000);
   };
   window.setTimeout(poll, 2000);
-  void kind;
 });

@@ -269,6 +269,9 @@ async def _create(console: Console, session: Session, values: dict) -> str:
     try:
         await console.call(session, "CreateMLModel", params)
     except errors.InvalidInputException as error:
+        if split:  # the two datasources made for this model would be left behind
+            for made in (training_id, evaluation_source):
+                await console.call(session, "DeleteDataSource", {"DataSourceId": made})
         raise _invalid_model(error.message, recipe)
     if evaluation_source:
         await console.call(session, "CreateEvaluation", {

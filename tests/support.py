@@ -141,7 +141,7 @@ class Server:
         args = ["credentials", "create", "--user", user, *self.db_args()]
         if account:
             args += ["--account", account]
-        done = treadle(*args)
+        done = treadle(*args, env={**os.environ, **(self.env or {})})
         assert done.returncode == 0, done.stderr
         values = dict(line.removeprefix("export ").split("=", 1) for line in done.stdout.splitlines())
         account_line = done.stderr.strip().splitlines()[-1]

@@ -32,6 +32,14 @@ def serve(args) -> int:
     except ValueError as error:
         print(f"treadle: {error}", file=sys.stderr)
         return 2
+    if settings.dask_scheduler:
+        from .jobs.dask_runner import cluster_problems
+
+        problems = cluster_problems(settings)
+        if problems:
+            print("treadle: --dask-scheduler cannot be used as configured:\n  " + "\n  ".join(problems),
+                  file=sys.stderr)
+            return 2
     configure(args.log_level.upper())
     return run(settings, args.log_level)
 
@@ -40,11 +48,20 @@ def _serve_settings(args) -> Settings:
     return _settings(
         args, host=args.host, port=args.port, public_url=args.public_url,
         artifacts_url=args.artifacts_url, allowed_local_paths=args.allow_local_path or [],
-        auth=args.auth, job_concurrency=args.jobs or (os.cpu_count() or 1),
+        auth=args.auth, job_concurrency=_jobs(args),
+        dask_scheduler=args.dask_scheduler, shared_artifacts=args.shared_artifacts,
         peak_requests_per_second=args.peak_requests_per_second, job_lease_seconds=args.job_lease_seconds,
         workers=args.workers, upload_dir=args.upload_dir, max_upload_bytes=args.max_upload_bytes,
         max_request_bytes=args.max_request_bytes, header_timeout=args.header_timeout,
         body_timeout=args.body_timeout, keep_alive_timeout=args.keep_alive_timeout)
+
+
+def _jobs(args) -> int:
+    """--jobs, else the CPU count; on a Dask cluster 0, which is the
+    cluster's thread count at each moment."""
+    if args.jobs:
+        return args.jobs
+    return 0 if args.dask_scheduler else (os.cpu_count() or 1)
 
 
 def _open_store(args, store_class):
@@ -126,7 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-upload-bytes", type=int, default=1 << 30, metavar="N",
                    help="the largest CSV file the console accepts (default 1 GiB)")
     p.add_argument("--auth", choices=("sigv4", "none"), default="sigv4")
-    p.add_argument("--jobs", type=int, default=None, help="concurrent jobs (default: the CPU count)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="concurrent jobs (default: the CPU count; on a Dask cluster, its thread count)")
+    p.add_argument("--dask-scheduler", default=os.environ.get("TREADLE_DASK_SCHEDULER"), metavar="ADDRESS",
+                   help="run jobs on the Dask cluster of this scheduler (tcp://host:port; "
+                        "default $TREADLE_DASK_SCHEDULER); needs PostgreSQL metadata, s3:// artifacts or "
+                        "--shared-artifacts, and TREADLE_MASTER_KEY")
+    p.add_argument("--shared-artifacts", action="store_true",
+                   help="the local artifact folder is mounted at the same path on every Dask worker")
     p.add_argument("--workers", type=int, default=1,
                    help="HTTP worker processes answering the API and Predict on the one port (default 1; "
                         "a server that mostly answers Predict wants one per core)")

@@ -56,6 +56,9 @@ class Settings:
     log_link_seconds: int = 3600
     peak_requests_per_second: int = 200
     workers: int = 1  # HTTP worker processes
+    # A Dask scheduler's address: jobs run on its cluster (treadle/jobs/dask_runner.py).
+    dask_scheduler: str | None = None
+    shared_artifacts: bool = False  # the local artifact folder is mounted at the same path on every worker
     upload_dir: Path | None = None  # the console's CSV uploads; see effective_upload_dir
     max_upload_bytes: int = 1 << 30
     # docs/behaviour.md, "Request limits and timeouts"
@@ -71,6 +74,8 @@ class Settings:
             raise ValueError("--auth must be sigv4 or none")
         if self.workers < 1:
             raise ValueError("--workers must be at least 1")
+        if self.job_concurrency < 0 or (self.job_concurrency == 0 and not self.dask_scheduler):
+            raise ValueError("--jobs must be at least 1")
         if self.max_request_bytes < 1:
             raise ValueError("--max-request-bytes must be at least 1")
         for option, seconds in (("--header-timeout", self.header_timeout), ("--body-timeout", self.body_timeout),

@@ -147,7 +147,10 @@ def create_app(settings: Settings, services: Services | None = None, group=None,
         settings.auth, CredentialStore(services.engine, services.master_key))
     runner = None
     if primary:
-        runner = LocalJobRunner(services, on_finished=lambda job, status: mount_waiting_endpoints(services, job, status))
+        runner_class = LocalJobRunner
+        if settings.dask_scheduler:
+            from .jobs.dask_runner import DaskJobRunner as runner_class
+        runner = runner_class(services, on_finished=lambda job, status: mount_waiting_endpoints(services, job, status))
         services.wake_jobs = runner.wake
     else:
         services.wake_jobs = group.jobs_wanted.set

@@ -145,6 +145,15 @@ class LocalJobRunner:
     def _start(self, job: JobRef) -> cf.Future:
         return self._executor.submit(run_job, self.settings, job)
 
+    def capacity(self) -> int:
+        """How many jobs may run at once."""
+        return self.settings.job_concurrency
+
+    def _lost(self, error: BaseException) -> str:
+        """Why a job whose run raised `error` (not the job's own failure) is
+        run again: the job's Message while it waits."""
+        return f"The worker running this job stopped ({type(error).__name__})"
+
     def _submit(self, job: JobRef) -> cf.Future:
         future = self._start(job)
         # The scheduler hears of a finished job at once, so the jobs waiting
@@ -167,7 +176,7 @@ class LocalJobRunner:
                     self.queue.recover_expired()
                     last_sweep = time.monotonic()
                 self._collect()
-                free = self.settings.job_concurrency - len(self._running)
+                free = self.capacity() - len(self._running)
                 if free > 0:
                     for job in self.queue.claim(self.owner, free, lease):
                         self._running[self._submit(job)] = job
@@ -200,6 +209,6 @@ class LocalJobRunner:
                 continue
             log.error("job %s %s lost its worker: %r", job.kind, job.entity_id, error)
             broken = broken or isinstance(error, cf.process.BrokenProcessPool)
-            self.queue.requeue(job, f"The worker running this job stopped ({type(error).__name__})")
+            self.queue.requeue(job, self._lost(error))
         if broken:
             self._executor = self._new_executor()

@@ -43,9 +43,11 @@ def append_log(artifacts, key: str, attempt: int, lines: list[str]) -> None:
     artifacts.put(key, earlier + ("\n".join(heading + lines) + "\n").encode())
 
 
-def run_job(settings: Settings, job: JobRef, stores: tuple[EntityStore, ArtifactStore, MasterKey] | None = None) -> str:
+def run_job(settings: Settings, job: JobRef, stores: tuple[EntityStore, ArtifactStore, MasterKey] | None = None,
+            where: str | None = None) -> str:
     """`stores`: the metadata and artifact stores and master key to use; by
-    default the process's own, opened from `settings`."""
+    default the process's own, opened from `settings`. `where`: what runs
+    the job (a Dask worker), for its log."""
     entities, artifacts, master_key = stores or _stores(
         settings.effective_database_url, settings.effective_artifacts_url, settings.data_dir)
     entity = entities.get(job.account, job.kind, job.entity_id)
@@ -53,7 +55,7 @@ def run_job(settings: Settings, job: JobRef, stores: tuple[EntityStore, Artifact
         JobQueue(entities).finish(job.pk)
         return "gone"
     ctx = JobContext(settings, entities, artifacts, master_key, entity)
-    ctx.log(f"{job.kind} {job.entity_id}: job started (attempt {job.attempt})")
+    ctx.log(f"{job.kind} {job.entity_id}: job started (attempt {job.attempt})" + (f" on {where}" if where else ""))
     cpu_started = time.process_time()
     fields: dict = {}
     try:

@@ -137,6 +137,9 @@ def test_every_job_kind_runs_on_the_cluster_and_both_servers_answer(cluster_setu
                     ml.get_batch_prediction(BatchPredictionId=bp_id)["LogUri"]):
         log = urllib.request.urlopen(log_uri, timeout=30).read().decode()
         assert re.search(r"job started \(attempt 1\) on Dask worker w[12] \(tcp://127\.0\.0\.1:\d+\)", log), log
+    metrics = urllib.request.urlopen(first.url + "/metrics", timeout=30).read().decode()
+    assert re.search(r'treadle_jobs_finished_total\{[^}]*runner="dask"[^}]*status="COMPLETED"[^}]*\} [1-9]', metrics) \
+        or re.search(r'treadle_jobs_finished_total\{[^}]*status="COMPLETED"[^}]*runner="dask"[^}]*\} [1-9]', metrics)
     # Either server mounts the endpoint and answers Predict.
     ml.create_realtime_endpoint(MLModelId=model_id)
     url = wait_for(lambda: (lambda info: info["EndpointUrl"] if info["EndpointStatus"] == "READY" else None)(

@@ -1,5 +1,5 @@
 """Prometheus metrics: requests and latency by operation and status, jobs by
-state, endpoints loaded. Each server keeps its own registry so several apps
+state and finished jobs by runner, endpoints loaded. Each server keeps its own registry so several apps
 in one process (tests, the in-process mode) never collide.
 
 With several HTTP worker processes, prometheus_client's multiprocess mode
@@ -50,6 +50,9 @@ class Metrics:
             "treadle_endpoints_loaded",
             "Real-time models held in memory (with several HTTP workers: by the worker holding the most)",
             registry=self.registry, multiprocess_mode="livemax")
+        self.jobs_finished = Counter("treadle_jobs_finished", "Jobs this server ran to their end, by runner "
+                                     "(local processes or a Dask cluster), kind and outcome",
+                                     ["runner", "kind", "status"], registry=self.registry)
         self._jobs = _JobsCollector(engine)
         self.registry.register(self._jobs)
         # labels() takes a lock and builds a key on every call; the children

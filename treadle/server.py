@@ -145,16 +145,20 @@ def create_app(settings: Settings, services: Services | None = None, group=None,
     services = services or build_services(settings, group.serving if group else None)
     authenticator = Authenticator(
         settings.auth, CredentialStore(services.engine, services.master_key))
+    metrics = Metrics(services.engine, group.metrics_dir if group else None)
     runner = None
     if primary:
         runner_class = LocalJobRunner
         if settings.dask_scheduler:
             from .jobs.dask_runner import DaskJobRunner as runner_class
-        runner = runner_class(services, on_finished=lambda job, status: mount_waiting_endpoints(services, job, status))
+
+        def finished(job, status: str) -> None:
+            metrics.jobs_finished.labels(runner_class.name, job.kind, status).inc()
+            mount_waiting_endpoints(services, job, status)
+        runner = runner_class(services, on_finished=finished)
         services.wake_jobs = runner.wake
     else:
         services.wake_jobs = group.jobs_wanted.set
-    metrics = Metrics(services.engine, group.metrics_dir if group else None)
     max_body = settings.max_request_bytes
     services.serving.on_loaded = metrics.endpoints_loaded.set
 

@@ -78,6 +78,8 @@ def run_on_worker(settings: Settings, job: JobRef) -> str:
 
 
 class DaskJobRunner(LocalJobRunner):
+    name = "dask"
+
     def __init__(self, services, on_finished=None):
         super().__init__(services, on_finished)
         self.scheduler = self.settings.dask_scheduler

@@ -27,6 +27,8 @@ class ThreadJobRunner(LocalJobRunner):
     """The local runner's scheduler, with jobs in threads sharing the
     caller's stores."""
 
+    name = "threads"
+
     def _new_executor(self) -> cf.ThreadPoolExecutor:
         return cf.ThreadPoolExecutor(self.settings.job_concurrency, thread_name_prefix="treadle-job")
 

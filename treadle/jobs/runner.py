@@ -102,6 +102,8 @@ class JobRunner(Protocol):
 
 
 class LocalJobRunner:
+    name = "local"  # in metrics
+
     def __init__(self, services, on_finished=None):
         self.services = services
         self.settings = services.settings

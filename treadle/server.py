@@ -51,7 +51,7 @@ def build_services(settings: Settings, shared: SharedState | None = None) -> Ser
     return services
 
 
-def mount_waiting_endpoints(services: Services, job=None, status=None) -> None:
+def mount_waiting_endpoints(services: Services, job=None) -> None:
     """Endpoints created while their model trained are mounted when it
     finishes (and at start-up, for a server that stopped in between)."""
     if job is not None:
@@ -117,7 +117,7 @@ def create_app(settings: Settings, services: Services | None = None, group=None,
         settings.auth, CredentialStore(services.engine, services.master_key))
     runner = None
     if primary:
-        runner = LocalJobRunner(services, on_finished=lambda job, status: mount_waiting_endpoints(services, job, status))
+        runner = LocalJobRunner(services, on_finished=lambda job, status: mount_waiting_endpoints(services, job))
         services.wake_jobs = runner.wake
     else:
         services.wake_jobs = group.jobs_wanted.set

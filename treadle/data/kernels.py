@@ -522,41 +522,6 @@ def _space(b):
     return b == 0x20 or b == 0x09
 
 
-@numba.njit(nogil=True, cache=True)
-def tokenize(offsets, data):
-    """Whitespace-separated tokens of each value: per-value counts and token spans."""
-    n = len(offsets) - 1
-    per_value = np.zeros(n, dtype=np.int64)
-    total = 0
-    for i in range(n):
-        inside = False
-        for p in range(offsets[i], offsets[i + 1]):
-            if _space(data[p]):
-                inside = False
-            elif not inside:
-                inside = True
-                per_value[i] += 1
-        total += per_value[i]
-    starts = np.empty(total, dtype=np.int64)
-    ends = np.empty(total, dtype=np.int64)
-    t = 0
-    for i in range(n):
-        inside = False
-        for p in range(offsets[i], offsets[i + 1]):
-            if _space(data[p]):
-                if inside:
-                    ends[t] = p
-                    t += 1
-                    inside = False
-            elif not inside:
-                inside = True
-                starts[t] = p
-        if inside:
-            ends[t] = offsets[i + 1]
-            t += 1
-    return per_value, starts, ends
-
-
 @numba.njit(nogil=True, cache=True, inline="always")
 def _trim(data, s, e):
     while s < e and _space(data[s]):

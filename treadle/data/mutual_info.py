@@ -274,12 +274,3 @@ class Contingency:
         mi = max(mi, 0.0)
         hy = float(-np.sum(py[py > 0] * np.log2(py[py > 0])))
         return {"mutual_information": mi, "normalized": (min(mi / hy, 1.0) if hy > 0 else 0.0)}
-
-
-def entropy_bits(counts) -> float:
-    counts = np.asarray(counts, dtype=np.float64)
-    total = counts.sum()
-    if total <= 0:
-        return 0.0
-    p = counts[counts > 0] / total
-    return float(-np.sum(p * np.log2(p)))

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -609,11 +609,3 @@ class RecordReader:
             self.warnings.append(
                 f"{file}: header names {names} differ from the schema's attributes {self._names}; "
                 "the schema's names are used")
-
-
-def read_records(sources: Iterable[ByteSource], schema: DataSchema, split: Split | None = None,
-                 **options) -> RecordReader:
-    return RecordReader(sources, schema, split, **options)
-
-
-ChunkCallback = Callable[[RecordChunk], None]

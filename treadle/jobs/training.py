@@ -181,10 +181,6 @@ def run(ctx: JobContext) -> dict:
         recipe = parse_recipe(recipe_text, json.loads(schema_text))
     except RecipeError as error:
         raise JobFailed(f"Recipe: {error}")
-    ctx.log(f"initial-training: l1={params['sgd.l1RegularizationAmount']} l2={params['sgd.l2RegularizationAmount']} "
-            f"likelihood-function={ {'BINARY': 'logreg', 'MULTICLASS': 'multinomial', 'REGRESSION': 'squared'}[model_type] } "
-            f"max-passes={params['sgd.maxPasses']} max-model-size={params['sgd.maxMLModelSizeInBytes']} "
-            f"shuffle={params['sgd.shuffleType']}")
 
     def reader():
         try:

@@ -19,14 +19,12 @@ from .metrics import BinaryScores, ConfusionMatrix, RegressionErrors, baseline_m
 from .model import MLModelArtifact, Prediction, build_model
 from .numfmt import format_prediction, java_double, prediction_strings
 from .sgd import SGDConfig, SGDTrainer, TrainedLinear
-from .targets import LabelIndex
 from .training_log import training_log
 from .suggested import NumericSummary, SuggestionStats, mutual_information_by_level, suggest_recipe
 
 __all__ = [
     "BinaryScores",
     "ConfusionMatrix",
-    "LabelIndex",
     "MLModelArtifact",
     "Prediction",
     "RegressionErrors",

@@ -451,9 +451,5 @@ class FittedPipeline:
             d.get("training_rows", 0),
         )
 
-    def feature_name(self, term_index: int, token: bytes = b"") -> str:
-        """Human-readable identity of a feature, for logs and debugging."""
-        return f"{self.terms[term_index].canonical}={token.decode('utf-8', 'replace')}"
-
 
 __all__ = ["CsrBatch", "FeaturePipeline", "FittedPipeline", "PipelineFitter", "PipelineOptions"]

@@ -48,7 +48,7 @@ class InProcessTreadle:
         self.handler = ApiHandler(services, Authenticator("none"))
 
         def finished(job, status):
-            mount_waiting_endpoints(services, job, status)
+            mount_waiting_endpoints(services, job)
 
         self.eager = self.runner = None
         if jobs == "eager":

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from treadle.data.values import BINARY_FALSE, BINARY_TRUE, is_number
+from treadle.data.cells import binary_value, is_number
 
 TYPES = ("BINARY", "CATEGORICAL", "NUMERIC", "TEXT")
 UNSUPPORTED_TYPES = ("WEIGHTED_INT_SEQUENCE", "WEIGHTED_STRING_SEQUENCE")
@@ -205,8 +205,7 @@ def _column_type(values: Sequence[str]) -> str:
     present = [v.strip() for v in values if v.strip()]
     if not present:
         return "CATEGORICAL"
-    lowered = {v.lower() for v in present}
-    if lowered <= BINARY_TRUE | BINARY_FALSE and lowered & BINARY_TRUE and lowered & BINARY_FALSE:
+    if {binary_value(v) for v in present} == {0, 1}:
         return "BINARY"
     if all(is_number(v) for v in present):
         return "NUMERIC"

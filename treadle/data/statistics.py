@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from treadle.data import kernels
+from treadle.data import cells, kernels
 from treadle.data import mutual_info as mi
 from treadle.data.records import RecordChunk
 from treadle.data.schema import DataSchema
@@ -347,7 +347,7 @@ class StatisticsBuilder:
             return codes, ["0", "1"], column.valid
         raw = chunk.column(self.target)
         codes, labels = _encode(raw)
-        valid = pc.greater(pc.binary_length(pc.utf8_trim_whitespace(raw)), 0).to_numpy(zero_copy_only=False)
+        valid = ~cells.is_missing_column(raw)
         return codes, labels, valid
 
     def _update_joint(self, chunk: RecordChunk, word_counts: dict[str, np.ndarray],

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from ..data import locations
+from ..data import cells, locations
 from ..data.records import RecordChunk, RejectionLog, TooManyRejections
 from ..data.schema import parse_schema
 from ..learning import prediction_strings
@@ -81,7 +81,7 @@ class _Columns:
             typed = chunk.typed(self.true_label)
             strings = prediction_strings(typed.values)
             return pc.if_else(pa.array(typed.missing | typed.invalid), "", strings)
-        return pc.utf8_trim_whitespace(chunk.column(self.true_label))
+        return cells.trim(chunk.column(self.true_label))
 
     def table(self, chunk: RecordChunk) -> pa.Table:
         columns = []

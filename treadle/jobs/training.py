@@ -8,9 +8,8 @@ import zlib
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from ..data import locations
+from ..data import cells, locations
 from ..data.locations import LocationError
 from ..data.mutual_info import TARGET_BINS
 from ..data.records import RecordChunk, TooManyRejections
@@ -84,7 +83,7 @@ class Labels:
         if self.target_type == "BINARY":  # "yes"/"true"/"1" all mean class "1"
             values = chunk.typed(self.target).values
             return pa.array(np.where(values > 0.5, "1", "0"))
-        return pc.utf8_trim_whitespace(chunk.column(self.target))
+        return cells.trim(chunk.column(self.target))
 
     def observe(self, chunk: RecordChunk) -> None:
         if self.model_type != "MULTICLASS":

@@ -6,12 +6,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from treadle.learning import FeaturePipeline, FittedPipeline, PipelineOptions, RecipeSchema, parse_recipe
+from treadle.data.schema import DataSchema
+from treadle.learning import FeaturePipeline, FittedPipeline, PipelineOptions, parse_recipe
 from treadle.learning.fitting import Moments, kll_k_for
 from treadle.learning.hashing import column_of, prefix_hash
 from datasketches import kll_doubles_sketch
 
-SCHEMA = RecipeSchema(
+SCHEMA = DataSchema(
     (("title", "TEXT"), ("age", "NUMERIC"), ("hours", "NUMERIC"), ("country", "CATEGORICAL"),
      ("smoker", "BINARY"), ("y", "BINARY")),
     target="y",

@@ -1,6 +1,7 @@
 """MLModel operations."""
 from __future__ import annotations
 
+from ..data.schema import parse_schema
 from ..learning.compatibility import check_model_inputs, check_recipe_syntax
 from ..protocol import errors
 from ..protocol.errors import InvalidInputException
@@ -29,7 +30,8 @@ def create(call: Call, params: dict) -> dict:
     training_parameters = normalize_parameters(params.get("Parameters"))
     schema_text = datasource.document.get("_schema")
     if schema_text:  # known now (inline, or the datasource finished): check early
-        check_model_inputs(schema_text, params["MLModelType"], params.get("Recipe"), InvalidInputException)
+        check_model_inputs(parse_schema(schema_text), params["MLModelType"], params.get("Recipe"),
+                           InvalidInputException)
     elif params.get("Recipe"):
         check_recipe_syntax(params["Recipe"], InvalidInputException)
     doc = base_document(call, KIND, model_id, params.get("MLModelName"))

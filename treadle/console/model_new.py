@@ -106,7 +106,8 @@ async def _suggested(console: Console, session: Session, facts: dict) -> str:
         if entity is not None and entity.document.get("_statistics"):
             statistics = json.loads(await run_in_threadpool(console.services.artifacts.get,
                                                             entity.document["_statistics"]))
-        return await run_in_threadpool(suggested_recipe, facts["schema"], facts["model_type"], statistics)
+        return await run_in_threadpool(suggested_recipe, parse_schema(facts["schema"]), facts["model_type"],
+                                       statistics)
     except Exception:
         # Statistics that cannot be read or a schema the suggestion cannot
         # use: the editor still opens, with the default.
@@ -244,7 +245,7 @@ async def _create(console: Console, session: Session, values: dict) -> str:
         raise _Invalid({error.field: error.message})
     if facts["schema"]:
         try:
-            check_target(facts["schema"], model_type, errors.InvalidInputException)
+            check_target(parse_schema(facts["schema"]), model_type, errors.InvalidInputException)
         except errors.InvalidInputException as error:
             raise _Invalid({"model_type": error.message})
     # An empty recipe is the suggested one, as for the API.

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from treadle.data.cells import binary_value, is_number
 
-TYPES = ("BINARY", "CATEGORICAL", "NUMERIC", "TEXT")
+TYPES = BINARY, CATEGORICAL, NUMERIC, TEXT = ("BINARY", "CATEGORICAL", "NUMERIC", "TEXT")
 UNSUPPORTED_TYPES = ("WEIGHTED_INT_SEQUENCE", "WEIGHTED_STRING_SEQUENCE")
 MAX_ATTRIBUTES = 1000
 MAX_SAMPLED_LINE = 102400  # bytes: the records reader rejects longer records
@@ -56,6 +56,15 @@ class DataSchema:
             if attr == name:
                 return kind
         raise KeyError(name)
+
+    def is_input(self, name: str) -> bool:
+        """Whether a recipe may use the attribute: any but the target, the
+        rowId and the excluded ones."""
+        return name in self.names and name not in (self.target, self.row_id) and name not in self.excluded
+
+    @property
+    def inputs(self) -> tuple[tuple[str, str], ...]:
+        return tuple((name, kind) for name, kind in self.attributes if self.is_input(name))
 
     def to_dict(self) -> dict:
         return {

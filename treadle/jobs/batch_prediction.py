@@ -6,6 +6,7 @@ after every one of them is claimed for this batch prediction."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import io
 import json
@@ -139,8 +140,7 @@ def run(ctx: JobContext) -> dict:
     schema = parse_schema(datasource.document["_schema"])
     train_schema = parse_schema(model_entity.document["_schema_used"])
     if schema.target is not None and schema.target != train_schema.target:
-        schema = parse_schema(json.dumps({**json.loads(datasource.document["_schema"]),
-                                          "targetAttributeName": None}))
+        schema = dataclasses.replace(schema, target=None)
     threshold = float(model_entity.document.get("ScoreThreshold", 0.5))
     columns = _Columns(model, schema, threshold)
     allowed = ctx.settings.confinement

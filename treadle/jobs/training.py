@@ -13,7 +13,7 @@ from ..data import cells, locations
 from ..data.locations import LocationError
 from ..data.mutual_info import TARGET_BINS
 from ..data.records import RecordChunk, TooManyRejections
-from ..data.schema import DataSchema
+from ..data.schema import DataSchema, parse_schema
 from ..learning import (FeaturePipeline, NumericSummary, RecipeError, SuggestionStats,
                         build_model, parse_recipe, suggest_recipe, training_log)
 from ..learning.columns import ColumnMap
@@ -47,7 +47,7 @@ def _suggestion_stats(statistics: dict, model_type: str, labels_hint: int) -> Su
     return SuggestionStats(levels, numeric)
 
 
-def resolve_recipe(ctx: JobContext, schema_text: str, model_type: str, datasource) -> str:
+def resolve_recipe(ctx: JobContext, schema: DataSchema, model_type: str, datasource) -> str:
     doc = ctx.document
     if doc.get("_recipe"):
         return doc["_recipe"]
@@ -56,17 +56,17 @@ def resolve_recipe(ctx: JobContext, schema_text: str, model_type: str, datasourc
             return locations.read_text(doc["_recipe_uri"], ctx.settings.confinement)
         except LocationError as error:
             raise JobFailed(f"Cannot read RecipeUri: {error}")
-    text = suggested_recipe(schema_text, model_type, datasource_statistics(ctx, datasource))
+    text = suggested_recipe(schema, model_type, datasource_statistics(ctx, datasource))
     ctx.log(f"no recipe given: using the suggested recipe {text}")
     return text
 
 
-def suggested_recipe(schema_text: str, model_type: str, statistics: dict) -> str:
+def suggested_recipe(schema: DataSchema, model_type: str, statistics: dict) -> str:
     """The recipe a model gets without one, from its training datasource's
     schema and statistics (docs/behaviour.md, "Recipes")."""
     target = statistics.get("target") or {}
     hint = len(target.get("distribution") or [])
-    return suggest_recipe(json.loads(schema_text), _suggestion_stats(statistics, model_type, hint))
+    return suggest_recipe(schema, _suggestion_stats(statistics, model_type, hint))
 
 
 class Labels:
@@ -174,10 +174,11 @@ def run(ctx: JobContext) -> dict:
     schema_text = datasource.document.get("_schema")
     if not schema_text:
         raise JobFailed(f"The training datasource {datasource.entity_id} has no schema")
-    check_target(schema_text, model_type, JobFailed)
-    recipe_text = resolve_recipe(ctx, schema_text, model_type, datasource)
+    schema = parse_schema(schema_text)
+    check_target(schema, model_type, JobFailed)
+    recipe_text = resolve_recipe(ctx, schema, model_type, datasource)
     try:
-        recipe = parse_recipe(recipe_text, json.loads(schema_text))
+        recipe = parse_recipe(recipe_text, schema)
     except RecipeError as error:
         raise JobFailed(f"Recipe: {error}")
 

@@ -14,7 +14,6 @@ Training, evaluation and prediction: see ``sgd``, ``model``, ``metrics``.
 from .errors import RecipeError
 from .features import CsrBatch, FeaturePipeline, FittedPipeline, PipelineFitter, PipelineOptions
 from .recipe_parser import ParsedRecipe, parse_recipe
-from .schema import RecipeSchema, as_recipe_schema
 from .metrics import BinaryScores, ConfusionMatrix, RegressionErrors, baseline_macro_f1, performance_metrics, threshold_metrics
 from .model import MLModelArtifact, Prediction, build_model
 from .numfmt import format_prediction, java_double, prediction_strings
@@ -47,9 +46,7 @@ __all__ = [
     "PipelineFitter",
     "PipelineOptions",
     "RecipeError",
-    "RecipeSchema",
     "SuggestionStats",
-    "as_recipe_schema",
     "mutual_information_by_level",
     "parse_recipe",
     "suggest_recipe",

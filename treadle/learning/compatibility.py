@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from ..data.schema import DataSchema
 from .errors import RecipeError
 from .recipe_parser import parse_recipe
 
@@ -16,10 +17,7 @@ TARGET_TYPES = {
 }
 
 
-def check_target(schema_text: str, model_type: str, error=ValueError) -> tuple[str, str]:
-    from ..data.schema import parse_schema
-
-    schema = parse_schema(schema_text)
+def check_target(schema: DataSchema, model_type: str, error=ValueError) -> tuple[str, str]:
     if schema.target is None:
         raise error("The training datasource's schema has no targetAttributeName; a model needs a target")
     kind = schema.type_of(schema.target)
@@ -29,11 +27,11 @@ def check_target(schema_text: str, model_type: str, error=ValueError) -> tuple[s
     return schema.target, kind
 
 
-def check_model_inputs(schema_text: str, model_type: str, recipe_text: str | None, error=ValueError) -> None:
-    check_target(schema_text, model_type, error)
+def check_model_inputs(schema: DataSchema, model_type: str, recipe_text: str | None, error=ValueError) -> None:
+    check_target(schema, model_type, error)
     if recipe_text:
         try:
-            parse_recipe(recipe_text, json.loads(schema_text))
+            parse_recipe(recipe_text, schema)
         except RecipeError as problem:
             raise error(f"Recipe: {problem}")
 

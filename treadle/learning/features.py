@@ -59,7 +59,7 @@ from .chunks import Columns, string_buffers
 from .fitting import NumericAccumulator, kll_k_for
 from .hashing import column_of, hash_bytes, nb_columns, prefix_hash
 from .recipe_parser import ParsedRecipe
-from .schema import BINARY, NUMERIC, TEXT
+from ..data.schema import BINARY, NUMERIC, TEXT
 from .terms import BINNED, Apply, Term, Var, term_from_dict
 
 FORMAT = "treadle.features"

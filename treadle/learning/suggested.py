@@ -21,11 +21,11 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from .schema import NUMERIC, as_recipe_schema
+from ..data.schema import NUMERIC, DataSchema
 
 BIN_LEVELS = (10, 20, 50, 100, 200, 500)
 MIN_RECORDS_PER_BIN = 20
@@ -107,10 +107,9 @@ def _quote(name: str) -> str:
     return "'" + name.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def suggest_recipe(schema: Any, stats: SuggestionStats) -> str:
+def suggest_recipe(schema: DataSchema, stats: SuggestionStats) -> str:
     """Recipe JSON text for the schema's inputs; numeric inputs without a
     summary get 10 bins."""
-    schema = as_recipe_schema(schema)
     summaries = {s.name: s for s in stats.numeric}
     by_level: dict[int, list[str]] = {}
     for name, kind in schema.inputs:

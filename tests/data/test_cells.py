@@ -17,8 +17,7 @@ from treadle.data import cells, kernels
 from treadle.data.ingest import ingest
 from treadle.data.records import ByteSource, RecordReader
 from treadle.data.schema import infer_schema
-from treadle.jobs.training import Labels
-from treadle.learning import FeaturePipeline, PipelineOptions, parse_recipe
+from treadle.learning import MODEL_TYPES, FeaturePipeline, PipelineOptions, parse_recipe
 
 from .conftest import make_schema
 
@@ -154,7 +153,7 @@ def _statistics(pieces, chunk_bytes, schema) -> dict:
 
 def _labels(pieces, chunk_bytes, schema, model_type) -> list:
     """What training learns from: the records the training reader keeps, and their targets."""
-    labels = Labels(model_type, schema)
+    labels = MODEL_TYPES[model_type].targets(schema)
     return [y for chunk in _chunks(pieces, chunk_bytes, schema, require_target=True) for y in labels.y(chunk).tolist()]
 
 

@@ -19,7 +19,8 @@ def test_a_stored_model_scores_as_it_did(kind):
     batch = model.fitted_pipeline.transform({name: [r[name] for r in records] for name in records[0]})
     assert model.score_batch(batch).tolist() == expected["scores"]
     assert model.output_header(True, True) == expected["header"]
-    assert model.output_columns(batch, threshold) == expected["columns"]
+    columns = model.type.output_columns(*model.predict_batch(batch, threshold))
+    assert [column.to_pylist() for column in columns] == expected["columns"]
     for record, want in zip(records, expected["predictions"]):
         got = model.predict_record(record, threshold)
         assert {"label": got.label, "score": got.score, "scores": got.scores} == want

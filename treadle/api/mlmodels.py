@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..data.schema import parse_schema
+from ..learning import MODEL_TYPES
 from ..learning.compatibility import check_model_inputs, check_recipe_syntax
 from ..protocol import errors
 from ..protocol.errors import InvalidInputException
@@ -83,9 +84,11 @@ def update(call: Call, params: dict) -> dict:
         if "MLModelName" in params:
             change["Name"] = params["MLModelName"]
         if "ScoreThreshold" in params:
-            if entity.document["MLModelType"] != "BINARY":
-                raise errors.InvalidInputException(f"ScoreThreshold applies only to BINARY models; {model_id} "
-                                                   f"is {entity.document['MLModelType']}")
+            model_type = MODEL_TYPES[entity.document["MLModelType"]]
+            if not model_type.has_threshold:
+                having = " or ".join(name for name, kind in MODEL_TYPES.items() if kind.has_threshold)
+                raise errors.InvalidInputException(f"ScoreThreshold applies only to {having} models; {model_id} "
+                                                   f"is {model_type.name}")
             change["ScoreThreshold"] = float(params["ScoreThreshold"])
             change["ScoreThresholdLastUpdatedAt"] = now()
         if not change:

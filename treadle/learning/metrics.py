@@ -736,12 +736,6 @@ class RegressionErrors:
 BASELINE_AUC = 0.5
 
 
-def performance_metrics(model_type: str, value: float) -> dict[str, dict[str, str]]:
-    """The API's ``PerformanceMetrics`` map for one evaluation."""
-    key = {"BINARY": "BinaryAUC", "MULTICLASS": "MulticlassAvgFScore", "REGRESSION": "RegressionRMSE"}[model_type]
-    return {"Properties": {key: java_double(value)}}
-
-
 __all__ = [
     "BASELINE_AUC",
     "BinaryScores",
@@ -750,6 +744,5 @@ __all__ = [
     "ThresholdMetrics",
     "baseline_macro_f1",
     "java_double",
-    "performance_metrics",
     "threshold_metrics",
 ]

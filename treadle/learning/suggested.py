@@ -26,6 +26,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..data.schema import NUMERIC, DataSchema
+from .model_types import ModelType
 
 BIN_LEVELS = (10, 20, 50, 100, 200, 500)
 MIN_RECORDS_PER_BIN = 20
@@ -126,3 +127,23 @@ def suggest_recipe(schema: DataSchema, stats: SuggestionStats) -> str:
     outputs += [f"quantile_bin(NUMERIC_VARS_QB_{level},{level})" for level in sorted(by_level)]
     outputs.append("lowercase(no_punct(ALL_TEXT))")
     return json.dumps({"groups": groups, "assignments": {}, "outputs": outputs}, indent=2)
+
+
+def suggested_recipe(schema: DataSchema, model_type: ModelType, statistics: dict) -> str:
+    """The recipe a model gets without one, from its training datasource's
+    schema and stored statistics (docs/behaviour.md, "Recipes")."""
+    target = statistics.get("target") or {}
+    levels = model_type.target_levels(len(target.get("distribution") or []))
+    return suggest_recipe(schema, SuggestionStats(levels, _numeric_summaries(statistics)))
+
+
+def _numeric_summaries(statistics: dict) -> list[NumericSummary]:
+    numeric = []
+    for attribute in statistics.get("attributes", []):
+        if attribute.get("type") != NUMERIC:
+            continue
+        valid = int(attribute.get("count", 0)) - int(attribute.get("missing", 0)) - int(attribute.get("invalid", 0))
+        distinct = int(attribute.get("distinct", valid) or valid)
+        mi = {int(k): float(v) for k, v in (attribute.get("binned_mutual_information") or {}).items()}
+        numeric.append(NumericSummary(attribute["name"], max(valid, 0), distinct, mi))
+    return numeric

@@ -42,7 +42,6 @@ class Serving(Protocol):
 @dataclass
 class Mounted:
     model: object  # MLModelArtifact
-    model_type: str
     threshold: float
     key: int  # the endpoint's key in the shared request counts
     limit: int  # PeakRequestsPerSecond
@@ -62,17 +61,10 @@ def check_record(record: dict) -> None:
 
 
 def _response(mounted: Mounted, record: dict) -> dict:
+    model_type = mounted.model.type
     prediction = mounted.model.predict_record(record, mounted.threshold)
-    details = {"PredictiveModelType": mounted.model_type, "Algorithm": "SGD"}
-    if mounted.model_type == "REGRESSION":
-        return {"Prediction": {"predictedValue": prediction.score, "details": details}}
-    if mounted.model_type == "BINARY":
-        # Amazon ML returns one entry, keyed by the predicted label, whose
-        # value is the probability of class "1".
-        return {"Prediction": {"predictedLabel": prediction.label,
-                               "predictedScores": {prediction.label: prediction.score}, "details": details}}
-    return {"Prediction": {"predictedLabel": prediction.label, "predictedScores": prediction.scores,
-                           "details": details}}
+    details = {"PredictiveModelType": model_type.name, "Algorithm": "SGD"}
+    return {"Prediction": model_type.response(prediction, details)}
 
 
 class LocalServing:
@@ -142,8 +134,8 @@ class LocalServing:
 
     def _load(self, account: str, entity, generation: int) -> Mounted:
         doc = entity.document
-        mounted = Mounted(self._load_model(account, entity), doc["MLModelType"],
-                          float(doc.get("ScoreThreshold", 0.5)), endpoint_key(account, entity.entity_id),
+        mounted = Mounted(self._load_model(account, entity), float(doc.get("ScoreThreshold", 0.5)),
+                          endpoint_key(account, entity.entity_id),
                           int(doc["EndpointInfo"].get("PeakRequestsPerSecond") or self.peak_rps),
                           generation, time.monotonic())
         with self._lock:

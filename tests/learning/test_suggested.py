@@ -3,10 +3,9 @@ import json
 import numpy as np
 
 from treadle.data.schema import DataSchema
-from treadle.learning import (
-    NumericSummary, SuggestionStats, mutual_information_by_level, parse_recipe, suggest_recipe,
-)
-from treadle.learning.suggested import BIN_LEVELS, choose_bins
+from treadle.data.mutual_info import BIN_LEVELS, mutual_information_by_level
+from treadle.learning import NumericSummary, SuggestionStats, parse_recipe, suggest_recipe
+from treadle.learning.suggested import choose_bins
 
 SCHEMA = DataSchema(
     (("pclass", "CATEGORICAL"), ("sex", "BINARY"), ("age", "NUMERIC"), ("fare", "NUMERIC"),

@@ -9,7 +9,7 @@ import json
 from ..protocol import errors
 from ..protocol.service_model import service_model
 from ..store.entities import ID_FIELD, Entity, now
-from .context import Call
+from .services import Call
 
 MAX_TAGS = 50
 
@@ -116,10 +116,6 @@ def render(shape_name: str, doc: dict) -> dict:
     """The document's members that the named output shape declares, in the
     shape's order; private and absent fields are left out."""
     return {name: doc[name] for name in _member_names(shape_name) if doc.get(name) is not None}
-
-
-def log_key(account: str, kind: str, entity_id: str) -> str:
-    return f"logs/{account}/{kind}/{entity_id}.log"
 
 
 def log_uri(call: Call, kind: str, entity_id: str) -> str:

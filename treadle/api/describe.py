@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from ..protocol import errors
 from ..store.tables import entities
-from .context import Call
+from .services import Call
 
 # FilterVariable -> indexed column (data for all four Describe operations).
 FILTER_COLUMNS = {

@@ -8,9 +8,9 @@ from ..protocol import errors
 from ..protocol.errors import InvalidInputException
 from ..store.entities import now
 from .common import base_document, create_entity, render, require, require_input, require_live, with_log
-from .context import Call
-from .locations import check_location
+from .location_checks import check_location
 from .parameters import normalize_parameters
+from .services import Call
 
 KIND = "MLModel"
 NO_ENDPOINT = {"EndpointStatus": "NONE", "PeakRequestsPerSecond": 0}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..protocol import errors
 from .common import MAX_TAGS, require, require_live
-from .context import Call
+from .services import Call
 
 
 def _check_keys(keys) -> None:

@@ -8,11 +8,11 @@ import csv
 import io
 from dataclasses import dataclass
 
-from ..api.locations import check_location
+from ..api.location_checks import check_location
 from ..data import locations
+from ..data.cells import binary_value, is_number
 from ..data.schema import DataSchema, SchemaError, infer_schema
 from ..data.sql import QueryError, connection_url, run_query
-from ..data.cells import binary_value, is_number
 from ..jobs.datasource import sample_lines
 from ..protocol import errors
 from ..store.databases import DatabaseRegistry

@@ -11,8 +11,8 @@ from ..data.records import TooManyRejections
 from ..data.schema import DataSchema, parse_schema
 from ..learning import MODEL_TYPES, FeaturePipeline, ModelType, RecipeError, build_model, parse_recipe, training_log
 from ..learning.columns import ColumnMap
-from ..learning.sgd import SGDConfig, SGDTrainer
 from ..learning.model import DEFAULT_THRESHOLD
+from ..learning.sgd import SGDConfig, SGDTrainer
 from ..learning.suggested import suggested_recipe
 from ..learning.targets import TargetError, row_weights
 from ..store.models import save_model

@@ -21,7 +21,7 @@ from .model import MLModelArtifact, Prediction, build_model
 from .numfmt import format_prediction, java_double, prediction_strings
 from .sgd import SGDConfig, SGDTrainer, TrainedLinear
 from .training_log import training_log
-from .suggested import NumericSummary, SuggestionStats, mutual_information_by_level, suggest_recipe
+from .suggested import NumericSummary, SuggestionStats, suggest_recipe
 
 __all__ = [
     "BinaryScores",
@@ -50,7 +50,6 @@ __all__ = [
     "PipelineOptions",
     "RecipeError",
     "SuggestionStats",
-    "mutual_information_by_level",
     "parse_recipe",
     "suggest_recipe",
 ]

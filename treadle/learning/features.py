@@ -54,12 +54,12 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from ..data import cells
+from ..data.schema import BINARY, NUMERIC, TEXT
 from . import text_ops, token_kernels as K
 from .chunks import Columns, string_buffers
 from .fitting import NumericAccumulator, kll_k_for
 from .hashing import column_of, hash_bytes, nb_columns, prefix_hash
 from .recipe_parser import ParsedRecipe
-from ..data.schema import BINARY, NUMERIC, TEXT
 from .terms import BINNED, Apply, Term, Var, term_from_dict
 
 FORMAT = "treadle.features"

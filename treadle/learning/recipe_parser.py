@@ -12,9 +12,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Union
 
+from ..data.schema import BINARY, CATEGORICAL, NUMERIC, TEXT, DataSchema
 from .errors import RecipeError
 from .recipe_lexer import Token, tokenize
-from ..data.schema import BINARY, CATEGORICAL, NUMERIC, TEXT, DataSchema
 from .terms import ACCEPTS, Apply, Term, Var, result_type
 
 PREDEFINED_GROUPS = {

@@ -23,12 +23,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-import numpy as np
-
+from ..data.mutual_info import BIN_LEVELS
 from ..data.schema import NUMERIC, DataSchema
 from .model_types import ModelType
 
-BIN_LEVELS = (10, 20, 50, 100, 200, 500)
 MIN_RECORDS_PER_BIN = 20
 
 
@@ -38,9 +36,9 @@ class NumericSummary:
 
     ``binned_mutual_information`` maps N to the plug-in MI (nats) between the
     target and ``quantile_bin(x, N)``; fill it for the levels in
-    ``BIN_LEVELS`` (``mutual_information_by_level`` computes it from one
-    fine-grained contingency table).  Leave it empty when there is no target
-    information.
+    ``BIN_LEVELS`` (``data.mutual_info.mutual_information_by_level`` computes
+    it from one fine-grained contingency table).  Leave it empty when there is
+    no target information.
     """
 
     name: str
@@ -75,33 +73,6 @@ def choose_bins(summary: NumericSummary, target_levels: int) -> int:
     cap = min(summary.distinct_count, summary.valid_count // MIN_RECORDS_PER_BIN)
     fitting = [level for level in BIN_LEVELS if level <= cap]
     return fitting[-1] if fitting else BIN_LEVELS[0]
-
-
-def mutual_information_by_level(table: np.ndarray, levels: Sequence[int] = BIN_LEVELS) -> dict[int, float]:
-    """Plug-in MI for each N, from counts ``table[fine_bin, target_level]``
-    over F equal-frequency fine bins (F >= max level, e.g. 500): fine bins are
-    merged into N consecutive groups, which approximates quantile_bin(x, N)."""
-    table = np.asarray(table, dtype=np.float64)
-    fine = table.shape[0]
-    out = {}
-    for level in levels:
-        if level > fine:
-            continue
-        bounds = np.round(np.arange(level + 1) * fine / level).astype(int)
-        merged = np.add.reduceat(table, bounds[:-1], axis=0)
-        out[level] = _mutual_information(merged)
-    return out
-
-
-def _mutual_information(joint: np.ndarray) -> float:
-    total = joint.sum()
-    if total <= 0:
-        return 0.0
-    p = joint / total
-    px = p.sum(axis=1, keepdims=True)
-    py = p.sum(axis=0, keepdims=True)
-    nz = p > 0
-    return max(0.0, float((p[nz] * np.log(p[nz] / (px @ py)[nz])).sum()))
 
 
 def _quote(name: str) -> str:

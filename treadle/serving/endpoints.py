@@ -32,6 +32,7 @@ REFRESH_SECONDS = 2.0
 
 class Serving(Protocol):
     def mount(self, account: str, model_id: str) -> dict: ...
+    def mount_waiting(self, job=None) -> None: ...
     def invalidate(self, account: str, model_id: str) -> None: ...
     def generation(self) -> int: ...
     def predict_cached(self, account: str, model_id: str, record: dict) -> dict | None: ...
@@ -114,6 +115,21 @@ class LocalServing:
         if info.get("EndpointStatus") != "READY":
             self._drop(account, model_id)
         return info
+
+    def mount_waiting(self, job=None) -> None:
+        """Endpoints created while their model trained are mounted when its
+        job (a `JobRef`) finishes, and every waiting one without a job (at
+        start-up, for a server that stopped in between)."""
+        if job is not None:
+            if job.kind != "MLModel":
+                return
+            targets = [(job.account, job.entity_id)]
+        else:
+            targets = self.entities.with_endpoint_status("UPDATING")
+        for account, model_id in targets:
+            entity = self.entities.get(account, "MLModel", model_id)
+            if entity and (entity.document.get("EndpointInfo") or {}).get("EndpointStatus") == "UPDATING":
+                self.mount(account, model_id)
 
     def _settle(self, account: str, model_id: str, status: str, message: str | None = None) -> dict:
         """Move the endpoint to `status` unless it changed while the model

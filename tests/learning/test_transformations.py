@@ -1,4 +1,4 @@
-"""The documented transformation examples (spec 3.2), checked on both the
+"""The transformations on the examples Amazon ML documents, checked on both the
 reference (record) path and the batch kernels."""
 import json
 

@@ -52,7 +52,7 @@ def create_entity(call: Call, kind: str, entity_id: str, params: dict, doc: dict
             return {ID_FIELD[kind]: entity_id}
         store.insert(conn, call.account, kind, entity_id, doc)
         inherited: dict[str, str | None] = {}
-        # Farther sources first, so the nearer object's tags win (Decision 2).
+        # Farther sources first, so the nearer object's tags win (docs/behaviour.md, "Tags").
         for source_kind, source_id in inherit_tags_from:
             inherited.update(dict(store.tags(call.account, source_kind, source_id, conn)))
         if inherited:

@@ -1,5 +1,5 @@
 """Data locations accepted in requests: s3:// URIs, and file:// URIs only
-below the directories the operator allowed (spec Decision 15)."""
+below the directories the operator allowed (docs/behaviour.md, "Data locations")."""
 from __future__ import annotations
 
 from pathlib import Path

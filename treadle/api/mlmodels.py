@@ -101,7 +101,7 @@ def update(call: Call, params: dict) -> dict:
 def delete(call: Call, params: dict) -> dict:
     model_id = params["MLModelId"]
     require(call, KIND, model_id)
-    # Deleting a model deletes its endpoint (Decision 11).
+    # Deleting a model deletes its endpoint (docs/behaviour.md, "Identifiers, idempotency and objects' life").
     call.entities.update(call.account, KIND, model_id,
                          {"Status": "DELETED", "EndpointInfo": dict(NO_ENDPOINT)})
     call.services.model_changed(call.account, model_id)

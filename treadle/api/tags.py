@@ -1,4 +1,4 @@
-"""AddTags, DescribeTags, DeleteTags (limits per spec Decision 2)."""
+"""AddTags, DescribeTags, DeleteTags (limits in docs/behaviour.md, "Tags")."""
 from __future__ import annotations
 
 from ..protocol import errors

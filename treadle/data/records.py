@@ -1,4 +1,4 @@
-"""Streaming CSV records reader (spec 1.3, Decisions 3, 4 and 6).
+"""Streaming CSV records reader (docs/behaviour.md, "CSV records" and "Data rearrangement").
 
 Rules, in the order they are applied to each file:
 

@@ -1,4 +1,5 @@
-"""Datasource schemas (spec section 1.1, Decision 5): parsing, rendering, inference."""
+"""Datasource schemas (docs/behaviour.md, "Schemas and attribute types"): parsing,
+rendering, inference."""
 from __future__ import annotations
 
 import csv

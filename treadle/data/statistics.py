@@ -1,4 +1,5 @@
-"""Datasource statistics (spec section 8) in one streaming, mergeable pass.
+"""Datasource statistics (docs/behaviour.md, "Datasource statistics") in one
+streaming, mergeable pass.
 
 Exact: record counts, missing/invalid counts, min, max, mean, stddev,
 `histograms` (at most N equal bins for each N in `HISTOGRAM_LEVELS`, from

@@ -1,5 +1,5 @@
 """The BatchPrediction job: score every record of the datasource and write
-Amazon ML's output layout (spec section 6): one gzip CSV per input file
+Amazon ML's output layout (docs/behaviour.md, "Batch prediction output"): one gzip CSV per input file
 under <OutputUri>batch-prediction/result/, then the manifest. Each file is
 published whole (temp file, then upload or rename), the manifest last,
 after every one of them is claimed for this batch prediction."""

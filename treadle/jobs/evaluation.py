@@ -16,7 +16,7 @@ def insights_key(account: str, evaluation_id: str) -> str:
 
 def _alerts(train_ds, eval_ds, train_stats: dict, eval_stats: dict, evaluated: int,
             rejected: int) -> list[dict]:
-    """The five console alerts (spec section 5), each with whether it fired."""
+    """The five console alerts (docs/behaviour.md, "Evaluations"), each with whether it fired."""
     trained_on = train_ds.document.get("_records", 0)
     train_schema = parse_schema(train_ds.document["_schema"])
     eval_schema = parse_schema(eval_ds.document["_schema"])

@@ -1,4 +1,5 @@
-"""Evaluation metrics (spec 5) and the console's insights, all streaming.
+"""Evaluation metrics (docs/behaviour.md, "Evaluations") and the console's
+insights, all streaming.
 
 Each accumulator has ``update(...)`` per batch, ``merge(other)`` (so
 partitions can be evaluated in parallel), ``to_dict()/from_dict()`` for the
@@ -550,7 +551,7 @@ class ThresholdMetrics:
 
 def threshold_metrics(summary: BinaryScores | dict, threshold: float) -> ThresholdMetrics:
     """Counts at a cut-off from the stored summary alone: a score >=
-    threshold is predicted "1" (spec 4, Decision 9), the float32 score
+    threshold is predicted "1" (docs/behaviour.md, "Training"), the float32 score
     compared exactly with the float64 threshold, as the model does."""
     s = summary if isinstance(summary, BinaryScores) else BinaryScores.from_dict(summary)
     tp, fn, fp, tn = s._split_at(float(threshold))

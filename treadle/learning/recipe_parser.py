@@ -1,4 +1,4 @@
-"""Parser for Amazon ML's recipe language (spec section 3, Decision 7).
+"""Parser for Amazon ML's recipe language (docs/behaviour.md, "Recipes").
 
 ``parse_recipe(text, schema)`` checks everything that can be checked without
 data (syntax, names, types, argument ranges) and expands groups, so the result

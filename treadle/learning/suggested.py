@@ -1,4 +1,5 @@
-"""The suggested recipe used when CreateMLModel gets no recipe (Decision 8).
+"""The suggested recipe used when CreateMLModel gets no recipe (docs/behaviour.md,
+"Recipes").
 
 Shape, as Amazon generated it: ``ALL_BINARY``, ``ALL_CATEGORICAL``, one
 ``quantile_bin(NUMERIC_VARS_QB_<N>,<N>)`` per bin count in use (ascending),

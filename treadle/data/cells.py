@@ -243,8 +243,8 @@ def _packed(word: str) -> int:
     return key
 
 
-_TRUE_KEYS = np.array([_packed(w) for w in BINARY_TRUE], dtype=np.int64)
-_FALSE_KEYS = np.array([_packed(w) for w in BINARY_FALSE], dtype=np.int64)
+_KEYS = np.array([_packed(w) for w in BINARY_TRUE + BINARY_FALSE], dtype=np.int64)
+_CODES = np.array([1] * len(BINARY_TRUE) + [0] * len(BINARY_FALSE), dtype=np.int8)
 _LONGEST = max(len(w) for w in BINARY_TRUE + BINARY_FALSE)
 
 
@@ -355,30 +355,30 @@ def parse_numbers(starts, ends, data, pow10):
     return values, status
 
 
+@numba.njit(nogil=True, cache=True, inline="always")
+def _lowered_key(data, s, e):
+    """data[s:e] lower-cased (ASCII letters) and packed into one integer, as `_packed` packs a spelling."""
+    key = 0
+    for p in range(s, e):
+        b = data[p]
+        if 0x41 <= b <= 0x5A:
+            b += 0x20
+        key = key * 256 + b
+    return key
+
+
 @numba.njit(nogil=True, cache=True)
 def parse_binary(starts, ends, data):
-    """`binary_value`'s code per value, the spellings compared as lower-cased
-    bytes packed into one integer."""
-    n = len(starts)
-    out = np.empty(n, dtype=np.int8)
-    for i in range(n):
+    """`binary_value`'s code per value."""
+    out = np.empty(len(starts), dtype=np.int8)
+    for i in range(len(starts)):
         s, e = _trim(data, starts[i], ends[i])
-        if s == e:
-            out[i] = MISSING
+        out[i] = MISSING if s == e else INVALID
+        if s == e or e - s > _LONGEST:
             continue
-        out[i] = INVALID
-        if e - s > _LONGEST:
-            continue
-        key = 0
-        for p in range(s, e):
-            b = data[p]
-            if 0x41 <= b <= 0x5A:
-                b += 0x20
-            key = key * 256 + b
-        for k in _TRUE_KEYS:
-            if key == k:
-                out[i] = 1
-        for k in _FALSE_KEYS:
-            if key == k:
-                out[i] = 0
+        key = _lowered_key(data, s, e)
+        for j in range(len(_KEYS)):
+            if key == _KEYS[j]:
+                out[i] = _CODES[j]
+                break
     return out

@@ -49,13 +49,14 @@ def _target_summary(model) -> dict:
     return model.summary.get("target", {})
 
 
+@dataclass(frozen=True)
 class ModelType:
     name: str
     target_types: tuple[str, ...]  # attribute types its target may have; the console offers it for the first
     likelihood: str  # the training log's likelihood-function
     objective: str  # what the training log's convergence line measures
     metric: str  # the evaluation's PerformanceMetrics property
-    has_threshold = False  # whether a ScoreThreshold makes its answers
+    has_threshold: bool = False  # whether a ScoreThreshold makes its answers
 
     def check_target(self, schema: DataSchema, error=ValueError) -> None:
         """That the schema's target suits this type; `error` is raised when not."""
@@ -88,13 +89,6 @@ class ModelType:
 
 
 class Binary(ModelType):
-    name = "BINARY"
-    target_types = (BINARY,)
-    likelihood = "logreg"
-    objective = "negative-log-likelihood"
-    metric = "BinaryAUC"
-    has_threshold = True
-
     def target_levels(self, classes: int) -> int:
         return 2
 
@@ -148,12 +142,6 @@ class Binary(ModelType):
 
 
 class Multiclass(ModelType):
-    name = "MULTICLASS"
-    target_types = (CATEGORICAL, BINARY)
-    likelihood = "multinomial-logreg"
-    objective = "negative-log-likelihood"
-    metric = "MulticlassAvgFScore"
-
     def targets(self, schema: DataSchema, classes: list[str] | None = None) -> TargetClasses:
         return TargetClasses(schema, classes)
 
@@ -196,12 +184,6 @@ class Multiclass(ModelType):
 
 
 class Regression(ModelType):
-    name = "REGRESSION"
-    target_types = (NUMERIC,)
-    likelihood = "linreg"
-    objective = "squared-error"
-    metric = "RegressionRMSE"
-
     def target_levels(self, classes: int) -> int:
         # The statistics bin a NUMERIC target into TARGET_BINS levels for mutual information.
         return TARGET_BINS
@@ -297,8 +279,17 @@ class RegressionEvaluation:
                                     "residual_histogram": self.errors.residual_histogram()}
 
 
+_TYPES = (
+    Binary("BINARY", (BINARY,), likelihood="logreg", objective="negative-log-likelihood", metric="BinaryAUC",
+           has_threshold=True),
+    Multiclass("MULTICLASS", (CATEGORICAL, BINARY), likelihood="multinomial-logreg",
+               objective="negative-log-likelihood", metric="MulticlassAvgFScore"),
+    Regression("REGRESSION", (NUMERIC,), likelihood="linreg", objective="squared-error", metric="RegressionRMSE"),
+)
+
+
 def _by_service_model_name() -> dict[str, ModelType]:
-    mine = {t.name: t for t in (Binary(), Multiclass(), Regression())}
+    mine = {t.name: t for t in _TYPES}
     names = service_model().shape_for("MLModelType").enum
     if set(names) != set(mine):
         raise RuntimeError(f"the service model's MLModelType is {names}; Treadle knows {sorted(mine)}")

@@ -17,7 +17,7 @@ from treadle.data import cells, kernels
 from treadle.data.ingest import ingest
 from treadle.data.records import ByteSource, RecordReader
 from treadle.data.schema import infer_schema
-from treadle.learning import MODEL_TYPES, FeaturePipeline, PipelineOptions, parse_recipe
+from treadle.learning import MODEL_TYPES, FeaturePipeline, PipelineOptions, parse_recipe, prediction_strings
 
 from .conftest import make_schema
 
@@ -157,6 +157,11 @@ def _labels(pieces, chunk_bytes, schema, model_type) -> list:
     return [y for chunk in _chunks(pieces, chunk_bytes, schema, require_target=True) for y in labels.y(chunk).tolist()]
 
 
+def _true_labels(model_type, chunks, kind) -> list[str]:
+    """The batch output's trueLabel column, x taken for the target."""
+    return [label for chunk in chunks for label in MODEL_TYPES[model_type].true_labels(chunk, "x", kind).to_pylist()]
+
+
 def _features(kind, chunks, values):
     """Each record's features in the batch path and in Predict's record path, and
     the columns of the value and of the missing indicator."""
@@ -178,7 +183,7 @@ def _inferred(value: str, *others: str) -> str:
     return infer_schema(lines, header=True).type_of("x")
 
 
-RANDOM_CELLS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+RANDOM_CELLS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @RANDOM_CELLS
@@ -203,6 +208,9 @@ def test_every_reader_reads_a_numeric_cell_alike(drawn):
         chunks = _chunks(pieces, chunk_bytes, as_input)
         np.testing.assert_array_equal(np.concatenate([c.typed("x").values for c in chunks]), as_float)
         assert _labels(pieces, chunk_bytes, as_target, "REGRESSION") == numbers
+        true_labels = _true_labels("REGRESSION", chunks, "NUMERIC")
+        assert [label != "" for label in true_labels] == [isinstance(e, float) for e in expected]
+        assert [label for label in true_labels if label] == prediction_strings(np.array(numbers)).to_pylist()
 
         batch, records, value, missing = _features("NUMERIC", chunks, values)
         assert batch == records == [[(value, e)] if isinstance(e, float) else [(missing, 1.0)] for e in expected]
@@ -229,6 +237,7 @@ def test_every_reader_reads_a_binary_cell_alike(drawn):
         assert np.concatenate([np.where(t.missing, cells.MISSING, np.where(t.invalid, cells.INVALID, t.values))
                                for t in typed]).tolist() == codes
         assert _labels(pieces, chunk_bytes, as_target, "BINARY") == [e for e in expected if e in (0, 1)]
+        assert _true_labels("BINARY", chunks, "BINARY") == [{1: "1", 0: "0"}.get(e, "") for e in expected]
 
         batch, records, value, missing = _features("BINARY", chunks, values)
         assert batch == records == [[(value, 1.0)] if e == 1 else [] if e == 0 else [(missing, 1.0)]

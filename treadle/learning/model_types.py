@@ -71,21 +71,53 @@ class ModelType:
         """The target's encoding; `classes`: those of a trained model, where the type has classes."""
         return TargetValues(schema)
 
+    def target_levels(self, classes: int) -> int:
+        """The target's levels in the statistics' mutual information (which
+        the suggested recipe reads), given the classes the statistics saw."""
+        raise NotImplementedError
+
     def model_labels(self, outputs: int, labels: list[str] | None) -> list[str]:
         """The labels a model stores, given its number of outputs and the training classes."""
         return []
 
-    def performance_metrics(self, value: float) -> dict[str, dict[str, str]]:
-        """The API's `PerformanceMetrics` of an evaluation."""
-        return {"Properties": {self.metric: java_double(value)}}
+    def log_performance(self, m: LearnerMetrics) -> str:
+        """A learner's model-performance line in the training log."""
+        raise NotImplementedError
+
+    def link(self, margins: np.ndarray) -> np.ndarray:
+        """float32 scores of a batch from its (n, outputs) margins."""
+        raise NotImplementedError
+
+    def answers(self, scores: np.ndarray, threshold: float) -> np.ndarray | None:
+        """The best answer's class number per record, where the type has one."""
+        return None
+
+    def record_prediction(self, margins: list[float], labels: list[str], threshold: float) -> Prediction:
+        """One record's prediction from its margins (as `link`, in plain Python)."""
+        raise NotImplementedError
+
+    def response(self, prediction: Prediction, details: dict) -> dict:
+        """Predict's `Prediction` member."""
+        raise NotImplementedError
+
+    def output_names(self, labels: list[str]) -> list[str]:
+        """The batch output's prediction columns."""
+        raise NotImplementedError
+
+    def output_columns(self, answers: np.ndarray | None, scores: np.ndarray) -> list[pa.Array]:
+        raise NotImplementedError
 
     def true_labels(self, chunk: RecordChunk, target: str, kind: str) -> pa.Array:
         """The batch output's trueLabel column: the target as written, trimmed."""
         return cells.trim(chunk.column(target))
 
-    def answers(self, scores: np.ndarray, threshold: float) -> np.ndarray | None:
-        """The best answer's class number per record, where the type has one."""
-        return None
+    def evaluation(self, model, threshold: float, spill_dir: str):
+        """What accumulates the evaluation's metric, its baseline and insights."""
+        raise NotImplementedError
+
+    def performance_metrics(self, value: float) -> dict[str, dict[str, str]]:
+        """The API's `PerformanceMetrics` of an evaluation."""
+        return {"Properties": {self.metric: java_double(value)}}
 
 
 class Binary(ModelType):

@@ -18,7 +18,6 @@ from ..data import cells
 from ..data.mutual_info import TARGET_BINS
 from ..data.records import RecordChunk
 from ..data.schema import BINARY, CATEGORICAL, NUMERIC, DataSchema
-from ..protocol.service_model import service_model
 from .metrics import BASELINE_AUC, BinaryScores, ConfusionMatrix, RegressionErrors, baseline_macro_f1
 from .numfmt import java_double, prediction_strings
 from .sgd import LearnerMetrics
@@ -311,21 +310,13 @@ class RegressionEvaluation:
                                     "residual_histogram": self.errors.residual_histogram()}
 
 
-_TYPES = (
+# One per MLModelType of the service model (tests/learning/test_model_types.py
+# checks that), named here rather than read from it: loading the service model
+# would cost every job worker process 7 MB.
+MODEL_TYPES: dict[str, ModelType] = {t.name: t for t in (
     Binary("BINARY", (BINARY,), likelihood="logreg", objective="negative-log-likelihood", metric="BinaryAUC",
            has_threshold=True),
     Multiclass("MULTICLASS", (CATEGORICAL, BINARY), likelihood="multinomial-logreg",
                objective="negative-log-likelihood", metric="MulticlassAvgFScore"),
     Regression("REGRESSION", (NUMERIC,), likelihood="linreg", objective="squared-error", metric="RegressionRMSE"),
-)
-
-
-def _by_service_model_name() -> dict[str, ModelType]:
-    mine = {t.name: t for t in _TYPES}
-    names = service_model().shape_for("MLModelType").enum
-    if set(names) != set(mine):
-        raise RuntimeError(f"the service model's MLModelType is {names}; Treadle knows {sorted(mine)}")
-    return {name: mine[name] for name in names}
-
-
-MODEL_TYPES: dict[str, ModelType] = _by_service_model_name()
+)}

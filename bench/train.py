@@ -236,7 +236,7 @@ def child_treadle_train(store: str, scratch: str, model_id: str) -> dict:
     # here (loading them costs 1-3 s once per process).
     _run_one_job(settings, "MLModel", model_id + "-warm", {"TrainingDataSourceId": "ds-warm", **TRAINING})
     result = _run_one_job(settings, "MLModel", model_id, {"TrainingDataSourceId": "ds-train", **TRAINING})
-    from treadle.api.common import log_key
+    from treadle.store.job_logs import log_key
     from treadle.store.artifacts import open_artifacts
 
     log = open_artifacts(settings.effective_artifacts_url).get(log_key(ACCOUNT, "MLModel", model_id)).decode()

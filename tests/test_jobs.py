@@ -21,7 +21,7 @@ def settled(ml, getter, key, entity_id):
     return wait_for(check, timeout=60, message=f"{entity_id} to finish")
 
 
-def test_unbuilt_job_kinds_fail_with_a_message(ml):
+def test_a_datasource_in_a_missing_bucket_fails_with_a_message(ml):
     ds_id = unique("ds")
     ml.create_data_source_from_s3(DataSourceId=ds_id, DataSpec={"DataLocationS3": "s3://b/k.csv"},
                                   ComputeStatistics=True)

@@ -3,6 +3,7 @@ checked against scikit-learn fitted in the test on the same features."""
 import gzip
 import json
 import re
+import urllib.request
 
 import numpy as np
 import pyarrow.csv as pa_csv
@@ -72,6 +73,9 @@ def test_binary_auc_matches_logistic_regression(ml, server, folder):
     got = ml.get_ml_model(MLModelId=model_id, Verbose=True)
     assert got["ScoreThreshold"] == 0.5 and got["SizeInBytes"] > 0 and got["Recipe"] == RECIPE
     assert json.loads(got["Schema"])["targetAttributeName"] == "y"
+    log = urllib.request.urlopen(got["LogUri"], timeout=10).read().decode()
+    headers = [line for line in log.splitlines() if "initial-training: l1=" in line]
+    assert len(headers) == 1 and "likelihood-function=logreg" in headers[0]
     ev, metrics = evaluate(ml, model_id, test_id)
     model = artifact(server, model_id)
     X, y = features(model, train)

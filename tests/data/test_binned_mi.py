@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 
 from treadle.data.ingest import ingest
+from treadle.data.mutual_info import BIN_LEVELS
 from treadle.data.records import bytes_source
-from treadle.learning.suggested import BIN_LEVELS
 
 from .conftest import make_schema
 

@@ -1,40 +1,9 @@
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 
-from treadle.data import kernels, typed
+from treadle.data import kernels
 from treadle.data.sketches import ValueCounter
-
-
-def test_numbers_match_arrow_parse_exactly():
-    rng = np.random.default_rng(1)
-    pool = ["", " ", "1", "-0", "+.5", ".", "1.", "1e5", "1E-5", "1e", "abc", "1.2.3", " 3.25 ", "\t7", "1e999",
-            "-1e-400", "12345678901234567890", "0.1234567890123456789012", "9007199254740993",
-            "123456789012345678e-5", "0000000000000000000000012.5", "nan", "inf", "--1", "e5", "5e+3", "0x10",
-            "2.5e22", "2.5e23", "17976931348623157e292", "4.9e-324"]
-    values = [pool[i] for i in rng.integers(0, len(pool), 3000)]
-    values += [repr(float(x)) for x in rng.normal(size=3000) * 10.0 ** rng.integers(-30, 30, 3000)]
-    values += [str(x) for x in np.round(rng.normal(50, 30, 3000), 4)]
-    array = pa.array(values)
-    fast = typed.numeric(array)
-    checked = typed.numeric_checked(pc.utf8_trim_whitespace(array))
-    assert (fast.missing == checked.missing).all()
-    assert (fast.invalid == checked.invalid).all()
-    ok = fast.valid
-    assert (fast.values[ok] == checked.values[ok]).all()
-    assert np.isnan(fast.values[~ok]).all()
-
-
-def test_binary_spellings():
-    spellings = ["", " ", "yes", "YES", " No ", "t", "F", "true", "FALSE", "0", "1", "y", "n", "perhaps", "yess",
-                 "2", "truee", "\tY"]
-    column = typed.binary(pa.array(spellings))
-    words = [s.strip().lower() for s in spellings]
-    assert column.values[[w in typed.BINARY_TRUE for w in words]].tolist() == [1.0] * 7
-    assert column.missing.tolist() == [w == "" for w in words]
-    valid = [w in typed.BINARY_TRUE | typed.BINARY_FALSE for w in words]
-    assert column.invalid.tolist() == [not v and w != "" for v, w in zip(valid, words)]
 
 
 @pytest.mark.parametrize("text", [

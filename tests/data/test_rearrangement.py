@@ -60,7 +60,7 @@ def test_errors(text, message):
     assert message in info.value.message
 
 
-def test_random_number_is_decision_4():
+def test_random_number_is_the_documented_hash():
     digest = hashlib.sha256(b"abc:1234").digest()
     assert random_number("abc", 1234) == int.from_bytes(digest[:8], "big") % 100
 

@@ -1,11 +1,11 @@
 import pytest
 
-from treadle.learning import RecipeSchema
+from treadle.data.schema import DataSchema
 
 
 @pytest.fixture
 def schema():
-    return RecipeSchema(
+    return DataSchema(
         attributes=(
             ("title", "TEXT"),
             ("body", "TEXT"),
@@ -22,5 +22,5 @@ def schema():
         ),
         target="y",
         row_id="id",
-        excluded=frozenset({"secret"}),
+        excluded=("secret",),
     )

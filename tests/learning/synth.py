@@ -4,7 +4,8 @@ import json
 import numpy as np
 import scipy.sparse as sp
 
-from treadle.learning import FeaturePipeline, PipelineOptions, RecipeSchema, parse_recipe
+from treadle.data.schema import DataSchema
+from treadle.learning import FeaturePipeline, PipelineOptions, parse_recipe
 from treadle.learning.features import CsrBatch
 
 INPUTS = (("n1", "NUMERIC"), ("n2", "NUMERIC"), ("n3", "NUMERIC"), ("c1", "CATEGORICAL"),
@@ -51,7 +52,7 @@ def table(n, seed, task="binary", classes=4):
 
 
 def schema(target_type="BINARY"):
-    return RecipeSchema(INPUTS + (("y", target_type),), target="y")
+    return DataSchema(INPUTS + (("y", target_type),), target="y")
 
 
 def fit_pipeline(cols, hash_bits=14, target_type="BINARY"):

@@ -6,12 +6,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from treadle.learning import FeaturePipeline, FittedPipeline, PipelineOptions, RecipeSchema, parse_recipe
+from treadle.data.schema import DataSchema
+from treadle.learning import FeaturePipeline, FittedPipeline, PipelineOptions, parse_recipe
 from treadle.learning.fitting import Moments, kll_k_for
 from treadle.learning.hashing import column_of, prefix_hash
 from datasketches import kll_doubles_sketch
 
-SCHEMA = RecipeSchema(
+SCHEMA = DataSchema(
     (("title", "TEXT"), ("age", "NUMERIC"), ("hours", "NUMERIC"), ("country", "CATEGORICAL"),
      ("smoker", "BINARY"), ("y", "BINARY")),
     target="y",
@@ -280,17 +281,3 @@ def test_columns_are_stable_across_pipelines():
     a = one("country", {"country": ["US"]}).transform({"country": ["US"]})
     b = pipeline(MIXED, [mixed_table(10)]).transform({"country": ["US"]})
     assert a.indices[0] in set(b.indices)
-
-
-ODD_NUMBERS = ["1e5", ".5", "5.", " 3 ", "-2", "+4", "1_0", "nan", "NaN", "inf", "-Infinity", "0x10", "", "1e999",
-               "abc", "1e", ".", "+", "1,5", "1.e5", "-.5e-2", "\t7\n", "١٢"]
-
-
-@pytest.mark.parametrize("with_invalid", [False, True])
-def test_numeric_parsing_agrees_between_batch_and_record(with_invalid):
-    from treadle.learning.values import parse_numeric, parse_numeric_value
-    # without invalid strings the batch takes Arrow's fast cast, with them the regex path
-    strings = [s for s in ODD_NUMBERS if with_invalid or s in ("1e5", ".5", "nan", "inf", "", "1e999", " 3 ")]
-    batch = parse_numeric(pa.array(strings))
-    single = np.array([parse_numeric_value(s) for s in strings])
-    np.testing.assert_array_equal(batch, single)

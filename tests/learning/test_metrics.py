@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import confusion_matrix, f1_score, mean_squared_error, roc_auc_score, roc_curve
 
-from treadle.learning import (BinaryScores, ConfusionMatrix, RegressionErrors, baseline_macro_f1, java_double, metrics,
-                              performance_metrics, threshold_metrics)
+from treadle.learning import (MODEL_TYPES, BinaryScores, ConfusionMatrix, RegressionErrors, baseline_macro_f1,
+                              java_double, metrics, threshold_metrics)
 
 
 def scores_with_ties(n, seed):
@@ -299,6 +299,7 @@ def test_java_double_to_string(value, text):
 
 
 def test_performance_metrics_shape():
-    assert performance_metrics("REGRESSION", 29853.250469108018) == {"Properties": {"RegressionRMSE": "29853.250469108018"}}
-    assert list(performance_metrics("BINARY", 0.9)["Properties"]) == ["BinaryAUC"]
-    assert list(performance_metrics("MULTICLASS", 0.9)["Properties"]) == ["MulticlassAvgFScore"]
+    assert MODEL_TYPES["REGRESSION"].performance_metrics(29853.250469108018) == {
+        "Properties": {"RegressionRMSE": "29853.250469108018"}}
+    assert list(MODEL_TYPES["BINARY"].performance_metrics(0.9)["Properties"]) == ["BinaryAUC"]
+    assert list(MODEL_TYPES["MULTICLASS"].performance_metrics(0.9)["Properties"]) == ["MulticlassAvgFScore"]

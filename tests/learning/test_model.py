@@ -85,7 +85,7 @@ def test_missing_and_unknown_variables_score(trained):
 def test_batch_output_columns(trained):
     kind, _, _, _, model, pipe, tcols = trained
     X = pipe.transform(tcols)
-    columns = model.output_columns(X)
+    columns = [c.to_pylist() for c in model.type.output_columns(*model.predict_batch(X))]
     header = model.output_header(has_true_label=True)
     assert len(header) == len(columns) + 1 and header[0] == "trueLabel"
     if kind == "BINARY":

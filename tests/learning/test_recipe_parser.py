@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from treadle.learning import RecipeError, as_recipe_schema, parse_recipe
+from treadle.data.schema import parse_schema
+from treadle.learning import RecipeError, parse_recipe
 
 
 def canon(recipe, schema):
@@ -32,7 +33,7 @@ def test_bare_and_quoted_names(schema):
 
 
 def test_quoted_name_with_escaped_quote():
-    s = as_recipe_schema({"attributes": [{"attributeName": "O'Brien", "attributeType": "TEXT"}]})
+    s = parse_schema(json.dumps({"attributes": [{"attributeName": "O'Brien", "attributeType": "TEXT"}]}))
     assert canon(outputs("lowercase('O\\'Brien')"), s) == ["lowercase('O\\'Brien')"]
     assert canon(outputs('"O\'Brien"'), s) == ["'O\\'Brien'"]
 
@@ -102,15 +103,16 @@ def test_amazon_style_suggested_recipe_parses(schema):
     assert "quantile_bin('1st',20)" in canon(recipe, schema)
 
 
-def test_schema_adapter_accepts_schema_json_and_legacy_keys():
-    s = as_recipe_schema({
+def test_inputs_of_a_schema_in_the_legacy_spelling():
+    s = parse_schema(json.dumps({
         "targetFieldName": "t",
         "recordAnnotationFieldName": "rid",
         "variables": [{"fieldName": "a", "fieldType": "numeric"}, {"fieldName": "t", "fieldType": "BINARY"},
                       {"fieldName": "rid", "fieldType": "CATEGORICAL"}],
         "excludedVariableNames": [],
-    })
+    }))
     assert s.inputs == (("a", "NUMERIC"),)
+    assert canon(outputs("ALL_INPUTS"), s) == ["a"]
 
 
 # ---------------------------------------------------------------------- errors
@@ -186,7 +188,7 @@ def test_errors_name_position_and_problem(schema, recipe, message):
 
 def test_output_limit_is_enforced():
     names = [(f"t{i}", "TEXT") for i in range(101)]
-    schema = as_recipe_schema({"attributes": [{"attributeName": n, "attributeType": t} for n, t in names]})
+    schema = parse_schema(json.dumps({"attributes": [{"attributeName": n, "attributeType": t} for n, t in names]}))
     recipe = outputs(*[f"cartesian(ALL_TEXT, t{i})" for i in range(101)])
     with pytest.raises(RecipeError, match=r"outputs\[99\]: the recipe produces more than 10000"):
         parse_recipe(recipe, schema)

@@ -2,12 +2,12 @@ import json
 
 import numpy as np
 
-from treadle.learning import (
-    NumericSummary, RecipeSchema, SuggestionStats, mutual_information_by_level, parse_recipe, suggest_recipe,
-)
-from treadle.learning.suggested import BIN_LEVELS, choose_bins
+from treadle.data.schema import DataSchema
+from treadle.data.mutual_info import BIN_LEVELS, mutual_information_by_level
+from treadle.learning import NumericSummary, SuggestionStats, parse_recipe, suggest_recipe
+from treadle.learning.suggested import choose_bins
 
-SCHEMA = RecipeSchema(
+SCHEMA = DataSchema(
     (("pclass", "CATEGORICAL"), ("sex", "BINARY"), ("age", "NUMERIC"), ("fare", "NUMERIC"),
      ("sibsp", "NUMERIC"), ("parch", "NUMERIC"), ("name", "TEXT"), ("survived", "BINARY"), ("pid", "NUMERIC")),
     target="survived",
@@ -79,7 +79,7 @@ def test_fallback_without_mutual_information():
 def test_variables_without_summary_get_ten_bins_and_no_numeric_means_no_groups():
     recipe = json.loads(suggest_recipe(SCHEMA, SuggestionStats(target_levels=2)))
     assert list(recipe["groups"]) == ["NUMERIC_VARS_QB_10"]
-    text_only = RecipeSchema((("t", "TEXT"), ("y", "BINARY")), target="y")
+    text_only = DataSchema((("t", "TEXT"), ("y", "BINARY")), target="y")
     recipe = json.loads(suggest_recipe(text_only, SuggestionStats(target_levels=2)))
     assert recipe["groups"] == {} and len(recipe["outputs"]) == 3
 

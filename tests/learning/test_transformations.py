@@ -1,14 +1,15 @@
-"""The documented transformation examples (spec 3.2), checked on both the
+"""The transformations on the examples Amazon ML documents, checked on both the
 reference (record) path and the batch kernels."""
 import json
 
 import pytest
 
-from treadle.learning import FeaturePipeline, PipelineOptions, RecipeSchema, parse_recipe
+from treadle.data.schema import DataSchema
+from treadle.learning import FeaturePipeline, PipelineOptions, parse_recipe
 from treadle.learning import text_ops
 from treadle.learning.hashing import column_of, prefix_hash
 
-SCHEMA = RecipeSchema((("t", "TEXT"), ("c", "CATEGORICAL"), ("b", "BINARY")))
+SCHEMA = DataSchema((("t", "TEXT"), ("c", "CATEGORICAL"), ("b", "BINARY")))
 BITS = 40  # wide enough that these few identities cannot collide
 
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from .common import create_from_model, delete_entity, rename, render, require, with_log
-from .context import Call
-from .locations import check_location
+from .location_checks import check_location
+from .services import Call
 
 KIND = "BatchPrediction"
 

@@ -9,7 +9,7 @@ import json
 from ..protocol import errors
 from ..protocol.service_model import service_model
 from ..store.entities import ID_FIELD, Entity, now
-from .context import Call
+from .services import Call
 
 MAX_TAGS = 50
 
@@ -52,7 +52,7 @@ def create_entity(call: Call, kind: str, entity_id: str, params: dict, doc: dict
             return {ID_FIELD[kind]: entity_id}
         store.insert(conn, call.account, kind, entity_id, doc)
         inherited: dict[str, str | None] = {}
-        # Farther sources first, so the nearer object's tags win (Decision 2).
+        # Farther sources first, so the nearer object's tags win (docs/behaviour.md, "Tags").
         for source_kind, source_id in inherit_tags_from:
             inherited.update(dict(store.tags(call.account, source_kind, source_id, conn)))
         if inherited:
@@ -116,10 +116,6 @@ def render(shape_name: str, doc: dict) -> dict:
     """The document's members that the named output shape declares, in the
     shape's order; private and absent fields are left out."""
     return {name: doc[name] for name in _member_names(shape_name) if doc.get(name) is not None}
-
-
-def log_key(account: str, kind: str, entity_id: str) -> str:
-    return f"logs/{account}/{kind}/{entity_id}.log"
 
 
 def log_uri(call: Call, kind: str, entity_id: str) -> str:

@@ -7,8 +7,8 @@ from ..data.rearrangement import RearrangementError, parse_rearrangement
 from ..data.schema import SchemaError, parse_schema
 from ..protocol import errors
 from .common import base_document, create_entity, delete_entity, rename, render, require, with_log
-from .context import Call
-from .locations import check_location
+from .location_checks import check_location
+from .services import Call
 
 KIND = "DataSource"
 

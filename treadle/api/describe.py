@@ -1,5 +1,6 @@
 """Describe* for all four kinds: filters, sort order, keyset pagination with
-signed, account-bound NextTokens (spec section 10 and Decision 10)."""
+signed, account-bound NextTokens (docs/behaviour.md, "Identifiers,
+idempotency and objects' life")."""
 from __future__ import annotations
 
 import base64
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 
 from ..protocol import errors
 from ..store.tables import entities
-from .context import Call
+from .services import Call
 
 # FilterVariable -> indexed column (data for all four Describe operations).
 FILTER_COLUMNS = {

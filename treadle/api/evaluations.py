@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .common import create_from_model, delete_entity, rename, render, require, with_log
-from .context import Call
+from .services import Call
 
 KIND = "Evaluation"
 

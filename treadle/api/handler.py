@@ -18,8 +18,8 @@ from ..logs import RequestLog
 from ..protocol import errors, wire
 from ..protocol.auth import Authenticator, Principal
 from ..protocol.validation import validate_input
-from .context import Call, Services
 from .operations import OPERATIONS
+from .services import Call, Services
 
 log = logging.getLogger("treadle.api")
 
@@ -56,7 +56,7 @@ class ApiHandler:
     def __init__(self, services: Services, authenticator: Authenticator, metrics=None):
         self.services = services
         self.authenticator = authenticator
-        self.metrics = metrics  # a treadle.metrics.Metrics, or None to count nothing
+        self.metrics = metrics  # a treadle.server_metrics.Metrics, or None to count nothing
         self.request_log = RequestLog(log, "request", ("operation", "status", "duration_ms", "account", "request_id"))
         self.max_body = services.settings.max_request_bytes
 

@@ -1,14 +1,16 @@
 """MLModel operations."""
 from __future__ import annotations
 
+from ..data.schema import parse_schema
+from ..learning import MODEL_TYPES
 from ..learning.compatibility import check_model_inputs, check_recipe_syntax
 from ..protocol import errors
 from ..protocol.errors import InvalidInputException
 from ..store.entities import now
 from .common import base_document, create_entity, render, require, require_input, require_live, with_log
-from .context import Call
-from .locations import check_location
+from .location_checks import check_location
 from .parameters import normalize_parameters
+from .services import Call
 
 KIND = "MLModel"
 NO_ENDPOINT = {"EndpointStatus": "NONE", "PeakRequestsPerSecond": 0}
@@ -29,7 +31,8 @@ def create(call: Call, params: dict) -> dict:
     training_parameters = normalize_parameters(params.get("Parameters"))
     schema_text = datasource.document.get("_schema")
     if schema_text:  # known now (inline, or the datasource finished): check early
-        check_model_inputs(schema_text, params["MLModelType"], params.get("Recipe"), InvalidInputException)
+        check_model_inputs(parse_schema(schema_text), params["MLModelType"], params.get("Recipe"),
+                           InvalidInputException)
     elif params.get("Recipe"):
         check_recipe_syntax(params["Recipe"], InvalidInputException)
     doc = base_document(call, KIND, model_id, params.get("MLModelName"))
@@ -81,9 +84,11 @@ def update(call: Call, params: dict) -> dict:
         if "MLModelName" in params:
             change["Name"] = params["MLModelName"]
         if "ScoreThreshold" in params:
-            if entity.document["MLModelType"] != "BINARY":
-                raise errors.InvalidInputException(f"ScoreThreshold applies only to BINARY models; {model_id} "
-                                                   f"is {entity.document['MLModelType']}")
+            model_type = MODEL_TYPES[entity.document["MLModelType"]]
+            if not model_type.has_threshold:
+                having = " or ".join(name for name, kind in MODEL_TYPES.items() if kind.has_threshold)
+                raise errors.InvalidInputException(f"ScoreThreshold applies only to {having} models; {model_id} "
+                                                   f"is {model_type.name}")
             change["ScoreThreshold"] = float(params["ScoreThreshold"])
             change["ScoreThresholdLastUpdatedAt"] = now()
         if not change:
@@ -96,7 +101,7 @@ def update(call: Call, params: dict) -> dict:
 def delete(call: Call, params: dict) -> dict:
     model_id = params["MLModelId"]
     require(call, KIND, model_id)
-    # Deleting a model deletes its endpoint (Decision 11).
+    # Deleting a model deletes its endpoint (docs/behaviour.md, "Identifiers, idempotency and objects' life").
     call.entities.update(call.account, KIND, model_id,
                          {"Status": "DELETED", "EndpointInfo": dict(NO_ENDPOINT)})
     call.services.model_changed(call.account, model_id)

@@ -1,4 +1,4 @@
-"""CreateMLModel's training parameters (spec Decision 1)."""
+"""CreateMLModel's training parameters (docs/behaviour.md, "Training")."""
 from __future__ import annotations
 
 import math

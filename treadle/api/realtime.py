@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..store.entities import now
 from .common import require, require_live
-from .context import Call
+from .services import Call
 from .mlmodels import NO_ENDPOINT
 
 KIND = "MLModel"

@@ -1,9 +1,9 @@
-"""AddTags, DescribeTags, DeleteTags (limits per spec Decision 2)."""
+"""AddTags, DescribeTags, DeleteTags (limits in docs/behaviour.md, "Tags")."""
 from __future__ import annotations
 
 from ..protocol import errors
 from .common import MAX_TAGS, require, require_live
-from .context import Call
+from .services import Call
 
 
 def _check_keys(keys) -> None:

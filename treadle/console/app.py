@@ -19,8 +19,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from ..api.context import Call, Services
 from ..api.operations import OPERATIONS
+from ..api.services import Call, Services
 from ..protocol import errors
 from ..protocol.validation import validate_input
 from .sessions import COOKIE, Session, SessionStore, csrf_valid

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from ..api.locations import check_location
+from ..api.location_checks import check_location
 from ..config import UPLOAD_PATH
 from ..data.rearrangement import RearrangementError, parse_rearrangement
 from ..data.schema import MAX_ATTRIBUTES, TYPES, DataSchema, SchemaError, parse_schema

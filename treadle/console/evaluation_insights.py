@@ -9,7 +9,7 @@ import functools
 import json
 import math
 
-from ..jobs.evaluation import INSIGHT_POINTS
+from ..learning.model_types import INSIGHT_POINTS
 
 SHADES = 5  # confusion matrix cells are shaded in this many steps (CSS classes)
 

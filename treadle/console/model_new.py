@@ -18,8 +18,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from ..api.parameters import BOTH_REGULARIZATIONS, PARAMETERS
 from ..data.schema import SchemaError, parse_schema
-from ..jobs.training import suggested_recipe
-from ..learning.compatibility import TARGET_TYPES, check_target
+from ..learning import MODEL_TYPES
+from ..learning.suggested import suggested_recipe
 from ..protocol import errors
 from . import choices, recipes
 from .app import Console, FormError, form_of
@@ -90,9 +90,9 @@ async def datasource_facts(console: Console, session: Session, datasource_id: st
 def _type_for(target_type: str | None) -> str:
     """The model type a target's type calls for, as Amazon ML's console
     chose it: the type whose first accepted target type it is."""
-    for model_type, accepted in TARGET_TYPES.items():
-        if accepted[0] == target_type:
-            return model_type
+    for name, model_type in MODEL_TYPES.items():
+        if model_type.target_types[0] == target_type:
+            return name
     return "BINARY"
 
 
@@ -106,7 +106,8 @@ async def _suggested(console: Console, session: Session, facts: dict) -> str:
         if entity is not None and entity.document.get("_statistics"):
             statistics = json.loads(await run_in_threadpool(console.services.artifacts.get,
                                                             entity.document["_statistics"]))
-        return await run_in_threadpool(suggested_recipe, facts["schema"], facts["model_type"], statistics)
+        return await run_in_threadpool(suggested_recipe, parse_schema(facts["schema"]),
+                                       MODEL_TYPES[facts["model_type"]], statistics)
     except Exception:
         # Statistics that cannot be read or a schema the suggestion cannot
         # use: the editor still opens, with the default.
@@ -244,7 +245,7 @@ async def _create(console: Console, session: Session, values: dict) -> str:
         raise _Invalid({error.field: error.message})
     if facts["schema"]:
         try:
-            check_target(facts["schema"], model_type, errors.InvalidInputException)
+            MODEL_TYPES[model_type].check_target(parse_schema(facts["schema"]), errors.InvalidInputException)
         except errors.InvalidInputException as error:
             raise _Invalid({"model_type": error.message})
     # An empty recipe is the suggested one, as for the API.

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..api.describe import FILTER_COLUMNS, page_of
-from ..api.context import Call
+from ..api.services import Call
 from ..protocol import errors
 from ..store.tables import entities
 from .app import Console, FormError, form_of

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from json.decoder import scanstring
 
-from ..data.schema import SchemaError
+from ..data.schema import SchemaError, parse_schema
 from ..learning.compatibility import check_recipe_syntax
 from ..learning.errors import RecipeError
 from ..learning.recipe_parser import parse_expression, parse_recipe
@@ -44,7 +44,7 @@ def check(recipe: str, schema_text: str | None) -> RecipeProblem | None:
         if schema_text is None:
             _check_syntax(recipe)
         else:
-            parse_recipe(recipe, json.loads(schema_text))
+            parse_recipe(recipe, parse_schema(schema_text))
     except (RecipeError, SchemaError) as error:
         return locate(recipe, str(error))
     return None

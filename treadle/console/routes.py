@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 
-from ..api.context import Services
+from ..api.services import Services
 from ..protocol import errors
 from ..store.credentials import CredentialStore
 from . import batch_predictions, datasources, details, evaluations, models, objects

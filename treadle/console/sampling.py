@@ -8,11 +8,11 @@ import csv
 import io
 from dataclasses import dataclass
 
-from ..api.locations import check_location
+from ..api.location_checks import check_location
 from ..data import locations
+from ..data.cells import binary_value, is_number
 from ..data.schema import DataSchema, SchemaError, infer_schema
 from ..data.sql import QueryError, connection_url, run_query
-from ..data.values import binary_value, is_number
 from ..jobs.datasource import sample_lines
 from ..protocol import errors
 from ..store.databases import DatabaseRegistry
@@ -102,7 +102,7 @@ def misfits(schema: DataSchema, sample: Sample) -> dict[str, str]:
         if kind not in ("NUMERIC", "BINARY"):
             continue
         values = [row[index].strip() for row in records if len(row) == width and row[index].strip()]
-        valid = is_number if kind == "NUMERIC" else (lambda value: binary_value(value) is not None)
+        valid = is_number if kind == "NUMERIC" else (lambda value: binary_value(value) >= 0)
         bad = [value for value in values if not valid(value)]
         if values and len(bad) * 2 > len(values):
             what = "numbers" if kind == "NUMERIC" else "binary values (0/1, yes/no, true/false, y/n, t/f)"

@@ -149,7 +149,7 @@ def ingest(
 
     `on_chunk` receives each chunk of accepted records, in file order, on the
     calling thread. `require_target` rejects records whose target is missing
-    or invalid (Decision 6: for training and evaluation datasources).
+    or invalid (docs/behaviour.md, "CSV records": for training and evaluation).
     """
     reader = RecordReader(sources, schema, split, total_size=total_size, require_target=require_target,
                           chunk_bytes=chunk_bytes, max_rejections=max_rejections)

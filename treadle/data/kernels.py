@@ -8,7 +8,8 @@ overlap with each other and with the CSV reader.
 
 The kernels only handle plain ASCII. Callers check `plain_ascii` first and
 keep the Arrow path for anything else, so Unicode whitespace and case rules
-stay exactly Arrow's.
+stay exactly Arrow's. NUMERIC and BINARY cells are parsed in `cells`, with
+the rest of a cell's grammar.
 
 Values are identified by a 64-bit hash of their bytes. Tables compare bytes
 as well, so exact counts never merge two values; the hyperloglog sketch uses
@@ -30,12 +31,8 @@ _FNV_OFFSET = _U(0xCBF29CE484222325)
 _MIX1 = _U(0xFF51AFD7ED558CCD)
 _MIX2 = _U(0xC4CEB9FE1A85EC53)
 _S33 = _U(33)
-_POW10 = np.array([10.0 ** i for i in range(23)])  # exactly representable
-_MAX_EXACT = 1 << 53
 
 HLL_P = 14  # 2**14 registers: relative standard error about 0.8 %
-
-STATUS_VALID, STATUS_MISSING, STATUS_INVALID, STATUS_UNSURE = 0, 1, 2, 3
 
 
 def buffers(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -517,182 +514,6 @@ def table_rebuild(table, arena, slots, arena_size, subtract):
     return out, packed, entries, used
 
 
-@numba.njit(nogil=True, cache=True, inline="always")
-def _space(b):
-    return b == 0x20 or b == 0x09
-
-
-@numba.njit(nogil=True, cache=True)
-def tokenize(offsets, data):
-    """Whitespace-separated tokens of each value: per-value counts and token spans."""
-    n = len(offsets) - 1
-    per_value = np.zeros(n, dtype=np.int64)
-    total = 0
-    for i in range(n):
-        inside = False
-        for p in range(offsets[i], offsets[i + 1]):
-            if _space(data[p]):
-                inside = False
-            elif not inside:
-                inside = True
-                per_value[i] += 1
-        total += per_value[i]
-    starts = np.empty(total, dtype=np.int64)
-    ends = np.empty(total, dtype=np.int64)
-    t = 0
-    for i in range(n):
-        inside = False
-        for p in range(offsets[i], offsets[i + 1]):
-            if _space(data[p]):
-                if inside:
-                    ends[t] = p
-                    t += 1
-                    inside = False
-            elif not inside:
-                inside = True
-                starts[t] = p
-        if inside:
-            ends[t] = offsets[i + 1]
-            t += 1
-    return per_value, starts, ends
-
-
-@numba.njit(nogil=True, cache=True, inline="always")
-def _trim(data, s, e):
-    while s < e and _space(data[s]):
-        s += 1
-    while e > s and _space(data[e - 1]):
-        e -= 1
-    return s, e
-
-
-@numba.njit(nogil=True, cache=True)
-def parse_numbers(starts, ends, data, pow10):
-    """Decimal numbers (values.NUMBER_REGEX) to float64, with a status per value.
-
-    Only values that need one rounding are converted here (Clinger's fast
-    path: at most 2**53 as an integer mantissa, power of ten within 22), so
-    results equal a correctly rounded parse; longer mantissas and larger
-    exponents are STATUS_UNSURE, for the caller to parse with Arrow.
-    """
-    n = len(starts)
-    values = np.full(n, np.nan)
-    status = np.zeros(n, dtype=np.int8)
-    for i in range(n):
-        s, e = _trim(data, starts[i], ends[i])
-        if s == e:
-            status[i] = STATUS_MISSING
-            continue
-        p = s
-        negative = False
-        if data[p] == 0x2B or data[p] == 0x2D:
-            negative = data[p] == 0x2D
-            p += 1
-        mantissa = np.uint64(0)
-        digits = 0  # significant digits in mantissa
-        whole = 0
-        scale = 0
-        too_long = False
-        while p < e and 0x30 <= data[p] <= 0x39:
-            d = data[p] - 0x30
-            if digits < 19:
-                if digits or d:
-                    mantissa = mantissa * np.uint64(10) + np.uint64(d)
-                    digits += 1
-            else:
-                too_long = True
-            whole += 1
-            p += 1
-        fraction = 0
-        if p < e and data[p] == 0x2E:
-            p += 1
-            while p < e and 0x30 <= data[p] <= 0x39:
-                d = data[p] - 0x30
-                if digits < 19:
-                    if digits or d:
-                        mantissa = mantissa * np.uint64(10) + np.uint64(d)
-                        digits += 1
-                    scale -= 1
-                else:
-                    too_long = True
-                fraction += 1
-                p += 1
-        if whole == 0 and fraction == 0:
-            status[i] = STATUS_INVALID
-            continue
-        if too_long:
-            # Digits past the 19th were dropped; a whole-number part's
-            # dropped digits still scale the value.
-            status[i] = STATUS_UNSURE
-        exponent = 0
-        if p < e and (data[p] == 0x45 or data[p] == 0x65):
-            p += 1
-            exp_negative = False
-            if p < e and (data[p] == 0x2B or data[p] == 0x2D):
-                exp_negative = data[p] == 0x2D
-                p += 1
-            exp_digits = 0
-            while p < e and 0x30 <= data[p] <= 0x39:
-                if exponent < 100000:
-                    exponent = exponent * 10 + (data[p] - 0x30)
-                exp_digits += 1
-                p += 1
-            if exp_digits == 0:
-                status[i] = STATUS_INVALID
-                continue
-            if exp_negative:
-                exponent = -exponent
-        if p != e:
-            status[i] = STATUS_INVALID
-            continue
-        if status[i] == STATUS_UNSURE:
-            continue
-        power = scale + exponent
-        if mantissa == 0:
-            value = 0.0
-        elif mantissa <= np.uint64(_MAX_EXACT) and -22 <= power <= 22:
-            value = float(mantissa)
-            if power >= 0:
-                value *= pow10[power]
-            else:
-                value /= pow10[-power]
-        else:
-            status[i] = STATUS_UNSURE
-            continue
-        values[i] = -value if negative else value
-    return values, status
-
-
-@numba.njit(nogil=True, cache=True)
-def parse_binary(starts, ends, data):
-    """1, 0, or -1 (missing) / -2 (invalid) per value, case-insensitively (values.BINARY_*)."""
-    n = len(starts)
-    out = np.empty(n, dtype=np.int8)
-    for i in range(n):
-        s, e = _trim(data, starts[i], ends[i])
-        size = e - s
-        if size == 0:
-            out[i] = -1
-            continue
-        if size > 5:
-            out[i] = -2
-            continue
-        # Lower-cased letters packed into one integer, compared with the spellings.
-        key = 0
-        for p in range(s, e):
-            b = data[p]
-            if 0x41 <= b <= 0x5A:
-                b += 0x20
-            key = key * 256 + b
-        if key == 0x31 or key == 0x79 or key == 0x796573 or key == 0x74 or key == 0x74727565:
-            out[i] = 1
-        elif key == 0x30 or key == 0x6E or key == 0x6E6F or key == 0x66 or key == 0x66616C7365:
-            out[i] = 0
-        else:
-            out[i] = -2
-    return out
-
-
 # -- hyperloglog ----------------------------------------------------------------
 
 @numba.njit(nogil=True, cache=True)
@@ -744,10 +565,6 @@ def _tau(x: float) -> float:
 def strings_hashes(values: list[str]) -> np.ndarray:
     offsets, data = buffers(pa.array(values, pa.string()))
     return hash_values(offsets, data)
-
-
-def pow10() -> np.ndarray:
-    return _POW10
 
 
 @numba.njit(nogil=True, cache=True)

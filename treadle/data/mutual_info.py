@@ -35,6 +35,8 @@ are left out.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from treadle.data import kernels
@@ -46,6 +48,8 @@ GRID_BINS = 4096
 OVERFLOW_BINS = 512  # per side
 OVERFLOW_PER_DOUBLING = 32  # so the overflow reaches 2**16 times the first chunk's range
 FINE_BINS = 500
+# The bin counts the suggested recipe chooses from (docs/behaviour.md, "Recipes").
+BIN_LEVELS = (10, 20, 50, 100, 200, 500)
 OTHER = "\x00other"
 MISSING = "\x00missing"
 
@@ -109,6 +113,33 @@ def word_count_codes(counts: np.ndarray) -> tuple[np.ndarray, list]:
     codes = np.frexp(counts)[1].astype(np.int64)
     top = int(codes.max()) + 1 if len(codes) else 1
     return codes, list(range(top))
+
+
+def mutual_information_by_level(table: np.ndarray, levels: Sequence[int] = BIN_LEVELS) -> dict[int, float]:
+    """Plug-in MI for each N, from counts ``table[fine_bin, target_level]``
+    over F equal-frequency fine bins (F >= max level, e.g. 500): fine bins are
+    merged into N consecutive groups, which approximates quantile_bin(x, N)."""
+    table = np.asarray(table, dtype=np.float64)
+    fine = table.shape[0]
+    out = {}
+    for level in levels:
+        if level > fine:
+            continue
+        bounds = np.round(np.arange(level + 1) * fine / level).astype(int)
+        merged = np.add.reduceat(table, bounds[:-1], axis=0)
+        out[level] = _mutual_information(merged)
+    return out
+
+
+def _mutual_information(joint: np.ndarray) -> float:
+    total = joint.sum()
+    if total <= 0:
+        return 0.0
+    p = joint / total
+    px = p.sum(axis=1, keepdims=True)
+    py = p.sum(axis=0, keepdims=True)
+    nz = p > 0
+    return max(0.0, float((p[nz] * np.log(p[nz] / (px @ py)[nz])).sum()))
 
 
 class Contingency:
@@ -274,12 +305,3 @@ class Contingency:
         mi = max(mi, 0.0)
         hy = float(-np.sum(py[py > 0] * np.log2(py[py > 0])))
         return {"mutual_information": mi, "normalized": (min(mi / hy, 1.0) if hy > 0 else 0.0)}
-
-
-def entropy_bits(counts) -> float:
-    counts = np.asarray(counts, dtype=np.float64)
-    total = counts.sum()
-    if total <= 0:
-        return 0.0
-    p = counts[counts > 0] / total
-    return float(-np.sum(p * np.log2(p)))

@@ -1,4 +1,4 @@
-"""DataRearrangement parsing and record selection (spec section 2, Decisions 3 and 4)."""
+"""DataRearrangement parsing and record selection (docs/behaviour.md, "Data rearrangement")."""
 from __future__ import annotations
 
 import hashlib
@@ -55,7 +55,7 @@ class Split:
 
 
 def random_number(seed: str, offset: int) -> int:
-    """Decision 4, spelled out: first 8 digest bytes read big-endian, mod 100."""
+    """A random split's number of a record: the first 8 digest bytes read big-endian, mod 100."""
     digest = hashlib.sha256(f"{seed}:{offset}".encode()).digest()
     return int.from_bytes(digest[:8], "big") % 100
 
@@ -118,7 +118,7 @@ def parse_rearrangement(text: str | None) -> Split:
     if not isinstance(strategy, str) or strategy.lower() not in ("sequential", "random"):
         raise RearrangementError(f'strategy must be "sequential" or "random", not {json.dumps(strategy)}')
 
-    # Decision 4's order: the documented place first, then the two others.
+    # The documented place first, then the two others (docs/behaviour.md, "Data rearrangement").
     seed = ""
     params = splitting.get("strategyParams")
     if params is not None:

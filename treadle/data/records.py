@@ -1,4 +1,4 @@
-"""Streaming CSV records reader (spec 1.3, Decisions 3, 4 and 6).
+"""Streaming CSV records reader (docs/behaviour.md, "CSV records" and "Data rearrangement").
 
 Rules, in the order they are applied to each file:
 
@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from treadle.data import kernels, scan, typed
+from treadle.data import cells, kernels, scan
 from treadle.data.rearrangement import Split
 from treadle.data.schema import DataSchema
 
@@ -132,7 +132,7 @@ class RecordChunk:
         self.line_numbers = line_numbers
         self.file_name = file_name
         self.file_index = file_index
-        self._typed: dict[str, typed.TypedColumn] = {}
+        self._typed: dict[str, cells.TypedColumn] = {}
 
     @property
     def table(self) -> pa.Table:
@@ -160,7 +160,7 @@ class RecordChunk:
         offsets, data = kernels.buffers(self.column(name))
         return offsets[:-1], offsets[1:], data, kernels.plain_ascii(offsets, data)
 
-    def typed(self, name: str) -> typed.TypedColumn:
+    def typed(self, name: str) -> cells.TypedColumn:
         """NUMERIC and BINARY attributes as float64 with missing/invalid masks."""
         if name not in self._typed:
             kind = self.schema.type_of(name)
@@ -168,15 +168,15 @@ class RecordChunk:
                 raise TypeError(f'attribute "{name}" is {kind}, not NUMERIC or BINARY')
             if self._table is None and self._fields.plain:
                 starts, ends, data, _ = self.spans(name)
-                found = (typed.numeric_spans(starts, ends, data) if kind == "NUMERIC"
-                         else typed.binary_spans(starts, ends, data))
+                found = (cells.numeric_spans(starts, ends, data) if kind == "NUMERIC"
+                         else cells.binary_spans(starts, ends, data))
             else:
-                found = (typed.numeric if kind == "NUMERIC" else typed.binary)(self.column(name))
+                found = (cells.numeric if kind == "NUMERIC" else cells.binary)(self.column(name))
             self._typed[name] = found
         return self._typed[name]
 
     def tokens(self, name: str) -> pa.ListArray:
-        return typed.tokens(self.column(name))
+        return cells.tokens(self.column(name))
 
     def take(self, keep: np.ndarray) -> RecordChunk:
         if self._table is None:
@@ -185,8 +185,7 @@ class RecordChunk:
         else:
             chunk = RecordChunk(self.schema, self._table.filter(pa.array(keep)), self.offsets[keep],
                                 self.line_numbers[keep], self.file_name, self.file_index)
-        chunk._typed = {k: typed.TypedColumn(v.values[keep], v.missing[keep], v.invalid[keep])
-                        for k, v in self._typed.items()}
+        chunk._typed = {k: v.take(keep) for k, v in self._typed.items()}
         return chunk
 
 
@@ -587,7 +586,7 @@ class RecordReader:
             column = chunk.typed(target)
             missing, invalid = column.missing, column.invalid
         else:
-            missing = typed.is_missing_text(chunk.column(target))
+            missing = cells.is_missing_column(chunk.column(target))
             invalid = np.zeros(len(chunk), dtype=bool)
         bad = missing | invalid
         if not bad.any():
@@ -609,11 +608,3 @@ class RecordReader:
             self.warnings.append(
                 f"{file}: header names {names} differ from the schema's attributes {self._names}; "
                 "the schema's names are used")
-
-
-def read_records(sources: Iterable[ByteSource], schema: DataSchema, split: Split | None = None,
-                 **options) -> RecordReader:
-    return RecordReader(sources, schema, split, **options)
-
-
-ChunkCallback = Callable[[RecordChunk], None]

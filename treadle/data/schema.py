@@ -1,4 +1,5 @@
-"""Datasource schemas (spec section 1.1, Decision 5): parsing, rendering, inference."""
+"""Datasource schemas (docs/behaviour.md, "Schemas and attribute types"): parsing,
+rendering, inference."""
 from __future__ import annotations
 
 import csv
@@ -6,9 +7,9 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from treadle.data.values import BINARY_FALSE, BINARY_TRUE, is_number
+from treadle.data.cells import binary_value, is_number
 
-TYPES = ("BINARY", "CATEGORICAL", "NUMERIC", "TEXT")
+TYPES = BINARY, CATEGORICAL, NUMERIC, TEXT = ("BINARY", "CATEGORICAL", "NUMERIC", "TEXT")
 UNSUPPORTED_TYPES = ("WEIGHTED_INT_SEQUENCE", "WEIGHTED_STRING_SEQUENCE")
 MAX_ATTRIBUTES = 1000
 MAX_SAMPLED_LINE = 102400  # bytes: the records reader rejects longer records
@@ -56,6 +57,15 @@ class DataSchema:
             if attr == name:
                 return kind
         raise KeyError(name)
+
+    def is_input(self, name: str) -> bool:
+        """Whether a recipe may use the attribute: any but the target, the
+        rowId and the excluded ones."""
+        return name in self.names and name not in (self.target, self.row_id) and name not in self.excluded
+
+    @property
+    def inputs(self) -> tuple[tuple[str, str], ...]:
+        return tuple((name, kind) for name, kind in self.attributes if self.is_input(name))
 
     def to_dict(self) -> dict:
         return {
@@ -205,8 +215,7 @@ def _column_type(values: Sequence[str]) -> str:
     present = [v.strip() for v in values if v.strip()]
     if not present:
         return "CATEGORICAL"
-    lowered = {v.lower() for v in present}
-    if lowered <= BINARY_TRUE | BINARY_FALSE and lowered & BINARY_TRUE and lowered & BINARY_FALSE:
+    if {binary_value(v) for v in present} == {0, 1}:
         return "BINARY"
     if all(is_number(v) for v in present):
         return "NUMERIC"

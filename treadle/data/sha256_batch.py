@@ -1,6 +1,7 @@
 """SHA-256 of `prefix + str(offset)` for many offsets at once, compiled with numba.
 
-A random split hashes every record (Decision 4); through hashlib that costs
+A random split hashes every record (docs/behaviour.md, "Data rearrangement");
+through hashlib that costs
 about 1.4 us a record, which dominated ingestion. Here the prefix's whole
 64-byte blocks are hashed once (the midstate) and only the tail block(s)
 are compressed per record. The result is checked against hashlib in the tests.

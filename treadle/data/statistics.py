@@ -1,4 +1,5 @@
-"""Datasource statistics (spec section 8) in one streaming, mergeable pass.
+"""Datasource statistics (docs/behaviour.md, "Datasource statistics") in one
+streaming, mergeable pass.
 
 Exact: record counts, missing/invalid counts, min, max, mean, stddev,
 `histograms` (at most N equal bins for each N in `HISTOGRAM_LEVELS`, from
@@ -14,7 +15,7 @@ hyperloglog, `sketches.ValueCounter`, flagged with `"exact": false`), and correl
 With a target, each NUMERIC input also gets `"distinct"` (valid values;
 exact up to `sketches.EXACT_VALUE_LIMIT`, then a hyperloglog estimate) and
 `"binned_mutual_information"`: plug-in MI in nats between the target and
-equal-frequency binning into N bins, for N in `suggested.BIN_LEVELS`, keyed
+equal-frequency binning into N bins, for N in `mutual_info.BIN_LEVELS`, keyed
 by str(N) -- what the suggested recipe chooses its bin counts from. Target
 levels are the BINARY classes, the CATEGORICAL values (the first
 `TARGET_CLASSES`, then one "other"), or for a NUMERIC target the
@@ -34,12 +35,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from treadle.data import kernels
+from treadle.data import cells, kernels
 from treadle.data import mutual_info as mi
 from treadle.data.records import RecordChunk
 from treadle.data.schema import DataSchema
 from treadle.data.sketches import DistinctNumbers, NumericSummary, ValueCounter
-from treadle.learning.suggested import BIN_LEVELS, mutual_information_by_level
 
 TOP_VALUES = 10
 TARGET_CLASSES = 100
@@ -347,7 +347,7 @@ class StatisticsBuilder:
             return codes, ["0", "1"], column.valid
         raw = chunk.column(self.target)
         codes, labels = _encode(raw)
-        valid = pc.greater(pc.binary_length(pc.utf8_trim_whitespace(raw)), 0).to_numpy(zero_copy_only=False)
+        valid = ~cells.is_missing_column(raw)
         return codes, labels, valid
 
     def _update_joint(self, chunk: RecordChunk, word_counts: dict[str, np.ndarray],
@@ -453,8 +453,8 @@ class StatisticsBuilder:
         table = self.binned.get(name)
         if table is None:
             return {}
-        found = mutual_information_by_level(mi.fine_table(table), BIN_LEVELS)
-        return {str(level): found[level] for level in BIN_LEVELS if level in found}
+        found = mi.mutual_information_by_level(mi.fine_table(table), mi.BIN_LEVELS)
+        return {str(level): found[level] for level in mi.BIN_LEVELS if level in found}
 
     # -- merging and results --------------------------------------------------
 

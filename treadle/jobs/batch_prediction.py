@@ -1,11 +1,12 @@
 """The BatchPrediction job: score every record of the datasource and write
-Amazon ML's output layout (spec section 6): one gzip CSV per input file
+Amazon ML's output layout (docs/behaviour.md, "Batch prediction output"): one gzip CSV per input file
 under <OutputUri>batch-prediction/result/, then the manifest. Each file is
 published whole (temp file, then upload or rename), the manifest last,
 after every one of them is claimed for this batch prediction."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import io
 import json
@@ -13,13 +14,12 @@ import os
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from ..data import locations
 from ..data.records import RecordChunk, RejectionLog, TooManyRejections
 from ..data.schema import parse_schema
-from ..learning import prediction_strings
+from ..learning.model import DEFAULT_THRESHOLD
 from .context import JobContext, JobFailed
 from .datasource import read_datasource
 from .outputs import claim_outputs
@@ -72,30 +72,14 @@ class _Columns:
         self.true_label = schema.target
         self.header = model.output_header(bool(self.tag), bool(self.true_label))
 
-    def _true_labels(self, chunk: RecordChunk) -> pa.Array:
-        kind = self.schema.type_of(self.true_label)
-        if self.model.model_type == "BINARY" and kind == "BINARY":
-            typed = chunk.typed(self.true_label)
-            return pa.array(np.where(typed.missing | typed.invalid, "", np.where(typed.values > 0.5, "1", "0")))
-        if self.model.model_type == "REGRESSION" and kind == "NUMERIC":
-            typed = chunk.typed(self.true_label)
-            strings = prediction_strings(typed.values)
-            return pc.if_else(pa.array(typed.missing | typed.invalid), "", strings)
-        return pc.utf8_trim_whitespace(chunk.column(self.true_label))
-
     def table(self, chunk: RecordChunk) -> pa.Table:
         columns = []
         if self.tag:
             columns.append(chunk.column(self.tag))
         if self.true_label:
-            columns.append(self._true_labels(chunk))
+            columns.append(self.model.type.true_labels(chunk, self.true_label, self.schema.type_of(self.true_label)))
         answers, scores = self.model.predict_batch(self.pipeline.transform(chunk.table), self.threshold)
-        if self.model.model_type == "BINARY":
-            columns += [pa.array(np.where(answers == 1, "1", "0")), prediction_strings(scores)]
-        elif self.model.model_type == "MULTICLASS":
-            columns += [prediction_strings(scores[:, k]) for k in range(scores.shape[1])]
-        else:
-            columns.append(prediction_strings(scores))
+        columns += self.model.type.output_columns(answers, scores)
         return pa.table(columns, names=[f"c{i}" for i in range(len(columns))])
 
 
@@ -139,9 +123,8 @@ def run(ctx: JobContext) -> dict:
     schema = parse_schema(datasource.document["_schema"])
     train_schema = parse_schema(model_entity.document["_schema_used"])
     if schema.target is not None and schema.target != train_schema.target:
-        schema = parse_schema(json.dumps({**json.loads(datasource.document["_schema"]),
-                                          "targetAttributeName": None}))
-    threshold = float(model_entity.document.get("ScoreThreshold", 0.5))
+        schema = dataclasses.replace(schema, target=None)
+    threshold = float(model_entity.document.get("ScoreThreshold", DEFAULT_THRESHOLD))
     columns = _Columns(model, schema, threshold)
     allowed = ctx.settings.confinement
     manifest: dict[str, str] = {}

@@ -82,6 +82,11 @@ class JobContext:
         root.mkdir(parents=True, exist_ok=True)
         return str(root)
 
+    def statistics(self, datasource: Entity) -> dict:
+        """A datasource's stored statistics; empty when it has none."""
+        key = datasource.document.get("_statistics")
+        return json.loads(self.artifacts.get(key)) if key else {}
+
     def input(self, kind: str, entity_id: str) -> Entity:
         entity = self.entities.get(self.account, kind, entity_id)
         if entity is None:

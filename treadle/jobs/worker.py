@@ -10,12 +10,12 @@ import traceback
 import uuid
 
 from .. import disk
-from ..api.common import log_key
 from ..config import Settings
 from ..data.locations import LocationError
 from ..store import db
 from ..store.artifacts import ArtifactStore, open_artifacts
 from ..store.entities import EntityStore, mark_failed, now
+from ..store.job_logs import append_log, log_key
 from ..store.secrets import MasterKey
 from .context import DEFAULTS, JobContext, JobFailed
 from .kinds import JOB_FUNCTIONS
@@ -29,18 +29,6 @@ def _stores(database_url: str, artifacts_url: str, data_dir):
     # One engine and store per worker process, reused by every job it runs.
     engine = db.create_engine(database_url)
     return EntityStore(engine), open_artifacts(artifacts_url), MasterKey.load(data_dir)
-
-
-def append_log(artifacts, key: str, attempt: int, lines: list[str]) -> None:
-    """Write an attempt's log lines after the earlier attempts' (docs/behaviour.md,
-    "Jobs"): a retry's lines come under an "--- attempt N ---" heading, even
-    when the attempt before it ended without writing any."""
-    try:
-        earlier = artifacts.get(key)
-    except FileNotFoundError:
-        earlier = b""
-    heading = [f"--- attempt {attempt} ---"] if attempt > 1 else []
-    artifacts.put(key, earlier + ("\n".join(heading + lines) + "\n").encode())
 
 
 def run_job(settings: Settings, job: JobRef, stores: tuple[EntityStore, ArtifactStore, MasterKey] | None = None,

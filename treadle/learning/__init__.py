@@ -9,25 +9,26 @@ Typical training-job use::
     pipeline = fitter.finish()            # save pipeline.to_dict() with the model
     for chunk in reader: X = pipeline.transform(chunk)   # CsrBatch
 
-Training, evaluation and prediction: see ``sgd``, ``model``, ``metrics``.
+Training, evaluation and prediction: see ``sgd``, ``model``, ``metrics``; what
+differs between BINARY, MULTICLASS and REGRESSION models is in ``model_types``.
 """
 from .errors import RecipeError
 from .features import CsrBatch, FeaturePipeline, FittedPipeline, PipelineFitter, PipelineOptions
 from .recipe_parser import ParsedRecipe, parse_recipe
-from .schema import RecipeSchema, as_recipe_schema
-from .metrics import BinaryScores, ConfusionMatrix, RegressionErrors, baseline_macro_f1, performance_metrics, threshold_metrics
+from .metrics import BinaryScores, ConfusionMatrix, RegressionErrors, baseline_macro_f1, threshold_metrics
+from .model_types import MODEL_TYPES, ModelType
 from .model import MLModelArtifact, Prediction, build_model
 from .numfmt import format_prediction, java_double, prediction_strings
 from .sgd import SGDConfig, SGDTrainer, TrainedLinear
-from .targets import LabelIndex
 from .training_log import training_log
-from .suggested import NumericSummary, SuggestionStats, mutual_information_by_level, suggest_recipe
+from .suggested import NumericSummary, SuggestionStats, suggest_recipe
 
 __all__ = [
     "BinaryScores",
     "ConfusionMatrix",
-    "LabelIndex",
     "MLModelArtifact",
+    "MODEL_TYPES",
+    "ModelType",
     "Prediction",
     "RegressionErrors",
     "SGDConfig",
@@ -37,7 +38,6 @@ __all__ = [
     "build_model",
     "format_prediction",
     "java_double",
-    "performance_metrics",
     "prediction_strings",
     "threshold_metrics",
     "training_log",
@@ -49,10 +49,7 @@ __all__ = [
     "PipelineFitter",
     "PipelineOptions",
     "RecipeError",
-    "RecipeSchema",
     "SuggestionStats",
-    "as_recipe_schema",
-    "mutual_information_by_level",
     "parse_recipe",
     "suggest_recipe",
 ]

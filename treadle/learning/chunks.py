@@ -4,8 +4,8 @@ A chunk is a mapping attribute name -> values (pyarrow string array or
 chunked array, list of str, numpy object array), a ``pyarrow.RecordBatch`` /
 ``Table``, or any object with ``keys()`` and ``__getitem__``.  The empty
 string means missing; nulls are read as empty strings.  A column absent from
-the chunk is entirely missing (Predict treats omitted variables as missing,
-Decision 12).
+the chunk is entirely missing (Predict treats omitted variables as missing:
+docs/behaviour.md, "Real-time endpoints and Predict").
 """
 from __future__ import annotations
 

@@ -5,35 +5,17 @@ from __future__ import annotations
 
 import json
 
+from ..data.schema import DataSchema
 from .errors import RecipeError
+from .model_types import MODEL_TYPES
 from .recipe_parser import parse_recipe
 
-# Which target attribute types each model type can learn.
-TARGET_TYPES = {
-    "BINARY": ("BINARY",),
-    "REGRESSION": ("NUMERIC",),
-    "MULTICLASS": ("CATEGORICAL", "BINARY"),
-}
 
-
-def check_target(schema_text: str, model_type: str, error=ValueError) -> tuple[str, str]:
-    from ..data.schema import parse_schema
-
-    schema = parse_schema(schema_text)
-    if schema.target is None:
-        raise error("The training datasource's schema has no targetAttributeName; a model needs a target")
-    kind = schema.type_of(schema.target)
-    if kind not in TARGET_TYPES[model_type]:
-        allowed = " or ".join(TARGET_TYPES[model_type])
-        raise error(f"A {model_type} model needs a {allowed} target; {schema.target} is {kind}")
-    return schema.target, kind
-
-
-def check_model_inputs(schema_text: str, model_type: str, recipe_text: str | None, error=ValueError) -> None:
-    check_target(schema_text, model_type, error)
+def check_model_inputs(schema: DataSchema, model_type: str, recipe_text: str | None, error=ValueError) -> None:
+    MODEL_TYPES[model_type].check_target(schema, error)
     if recipe_text:
         try:
-            parse_recipe(recipe_text, json.loads(schema_text))
+            parse_recipe(recipe_text, schema)
         except RecipeError as problem:
             raise error(f"Recipe: {problem}")
 

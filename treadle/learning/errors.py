@@ -6,7 +6,8 @@ class RecipeError(ValueError):
 
     The message always starts with the position of the problem
     (``outputs[2] at column 14: ...``) so the API layer can hand it to the
-    user unchanged as the ``InvalidInputException`` message (Decision 7).
+    user unchanged as the ``InvalidInputException`` message
+    (docs/behaviour.md, "Recipes").
     """
 
     def __init__(self, message: str):

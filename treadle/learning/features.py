@@ -53,14 +53,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
+from ..data import cells
+from ..data.schema import BINARY, NUMERIC, TEXT
 from . import text_ops, token_kernels as K
 from .chunks import Columns, string_buffers
 from .fitting import NumericAccumulator, kll_k_for
 from .hashing import column_of, hash_bytes, nb_columns, prefix_hash
 from .recipe_parser import ParsedRecipe
-from .schema import BINARY, NUMERIC, TEXT
 from .terms import BINNED, Apply, Term, Var, term_from_dict
-from .values import parse_binary, parse_binary_value, parse_numeric, parse_numeric_value
 
 FORMAT = "treadle.features"
 FORMAT_VERSION = 1
@@ -188,7 +188,7 @@ class PipelineFitter:
         cols = Columns(chunk)
         self.rows += cols.n_rows
         for name, acc in self.acc.items():
-            acc.update(parse_numeric(cols.strings(name)))
+            acc.update(cells.numeric(cols.strings(name)).values)
 
     def finish(self) -> "FittedPipeline":
         numeric = {
@@ -302,13 +302,13 @@ class FittedPipeline:
         name = _numeric_var(term).name
         key = ("num", name)
         if key not in memo:
-            memo[key] = parse_numeric(cols.strings(name))
+            memo[key] = cells.numeric(cols.strings(name)).values
         return memo[key]
 
     def _binary(self, var: Var, cols: Columns, memo: dict) -> np.ndarray:
         key = ("bin", var.name)
         if key not in memo:
-            memo[key] = parse_binary(cols.strings(var.name))
+            memo[key] = cells.binary_codes(cols.strings(var.name))
         return memo[key]
 
     def _strings(self, var: Var, lower: bool, cols: Columns, memo: dict) -> pa.Array:
@@ -370,7 +370,7 @@ class FittedPipeline:
         for plan in self._plans:
             term = plan.term
             if term.type == NUMERIC:
-                x = parse_numeric_value(record.get(_numeric_var(term).name) or "")
+                x = cells.number_value(record.get(_numeric_var(term).name) or "")
                 if x != x:
                     out_c.append(plan.missing_col)
                     out_v.append(1.0)
@@ -378,7 +378,7 @@ class FittedPipeline:
                     out_c.append(plan.value_col)
                     out_v.append((x - plan.scale[0]) / plan.scale[1] if plan.scale else x)
             elif term.type == BINARY and isinstance(term, Var):
-                code = parse_binary_value(record.get(term.name) or "")
+                code = cells.binary_value(record.get(term.name) or "")
                 if code:
                     out_c.append(plan.value_col if code > 0 else plan.missing_col)
                     out_v.append(1.0)
@@ -396,10 +396,10 @@ class FittedPipeline:
 
     def _record_bag(self, term: Term, record: Mapping[str, str]) -> list[bytes]:
         if term.type == BINARY:
-            # code -1 (missing or invalid) selects the last token, #missing
-            return [_BINARY_TOKENS[parse_binary_value(record.get(term.name) or "")]]
+            code = cells.binary_value(record.get(term.name) or "")
+            return [_BINARY_TOKENS[code if code >= 0 else 2]]
         if term.type == BINNED:
-            x = parse_numeric_value(record.get(term.args[0].name) or "")
+            x = cells.number_value(record.get(term.args[0].name) or "")
             if x != x:
                 return [MISSING]
             key = term.canonical
@@ -450,10 +450,6 @@ class FittedPipeline:
             d["bins"],
             d.get("training_rows", 0),
         )
-
-    def feature_name(self, term_index: int, token: bytes = b"") -> str:
-        """Human-readable identity of a feature, for logs and debugging."""
-        return f"{self.terms[term_index].canonical}={token.decode('utf-8', 'replace')}"
 
 
 __all__ = ["CsrBatch", "FeaturePipeline", "FittedPipeline", "PipelineFitter", "PipelineOptions"]

@@ -41,7 +41,7 @@ class Moments:
 
     @property
     def variance(self) -> float:
-        """Population variance (Decision 7)."""
+        """Population variance (docs/behaviour.md, "Recipes")."""
         return self.m2 / self.count if self.count else 0.0
 
 

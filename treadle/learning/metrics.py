@@ -1,4 +1,5 @@
-"""Evaluation metrics (spec 5) and the console's insights, all streaming.
+"""Evaluation metrics (docs/behaviour.md, "Evaluations") and the console's
+insights, all streaming.
 
 Each accumulator has ``update(...)`` per batch, ``merge(other)`` (so
 partitions can be evaluated in parallel), ``to_dict()/from_dict()`` for the
@@ -550,7 +551,7 @@ class ThresholdMetrics:
 
 def threshold_metrics(summary: BinaryScores | dict, threshold: float) -> ThresholdMetrics:
     """Counts at a cut-off from the stored summary alone: a score >=
-    threshold is predicted "1" (spec 4, Decision 9), the float32 score
+    threshold is predicted "1" (docs/behaviour.md, "Training"), the float32 score
     compared exactly with the float64 threshold, as the model does."""
     s = summary if isinstance(summary, BinaryScores) else BinaryScores.from_dict(summary)
     tp, fn, fp, tn = s._split_at(float(threshold))
@@ -736,12 +737,6 @@ class RegressionErrors:
 BASELINE_AUC = 0.5
 
 
-def performance_metrics(model_type: str, value: float) -> dict[str, dict[str, str]]:
-    """The API's ``PerformanceMetrics`` map for one evaluation."""
-    key = {"BINARY": "BinaryAUC", "MULTICLASS": "MulticlassAvgFScore", "REGRESSION": "RegressionRMSE"}[model_type]
-    return {"Properties": {key: java_double(value)}}
-
-
 __all__ = [
     "BASELINE_AUC",
     "BinaryScores",
@@ -750,6 +745,5 @@ __all__ = [
     "ThresholdMetrics",
     "baseline_macro_f1",
     "java_double",
-    "performance_metrics",
     "threshold_metrics",
 ]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -31,20 +30,13 @@ import numpy as np
 from numba import njit
 
 from .features import CsrBatch, FittedPipeline
-from .numfmt import format_prediction, prediction_strings
+from .model_types import MODEL_TYPES, ModelType, Prediction
 from .pruning import PruneReport, fit_size, ranked_entries
 
 MAGIC = b"TREADLE-MLMODEL\n"
 FORMAT_VERSION = 1
 DEFAULT_THRESHOLD = 0.5
 _DENSE_LIMIT = 64 << 20  # bytes of a dense lookup table before falling back to a sorted one
-
-
-@dataclass(slots=True)
-class Prediction:
-    label: str | None  # BINARY, MULTICLASS
-    score: float | None  # BINARY probability of "1", REGRESSION value
-    scores: dict[str, float] | None = None  # MULTICLASS probabilities
 
 
 @njit(cache=True)
@@ -77,6 +69,7 @@ class MLModelArtifact:
     summary: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.type: ModelType = MODEL_TYPES[self.model_type]
         self._fitted: FittedPipeline | None = None
         self._table: np.ndarray | None = None
         self._cols: np.ndarray | None = None  # sorted distinct columns when the table is compact
@@ -187,20 +180,19 @@ class MLModelArtifact:
 
     def score_batch(self, csr: CsrBatch) -> np.ndarray:
         """(n,) float32 for BINARY and REGRESSION, (n, K) for MULTICLASS."""
-        return _link(self.model_type, self.margins(csr))
+        return self.type.link(self.margins(csr))
 
     def predict_batch(self, csr: CsrBatch, threshold: float | None = None) -> tuple[np.ndarray | None, np.ndarray]:
         """(best-answer class numbers or None for REGRESSION, scores)."""
         s = self.score_batch(csr)
-        if self.model_type == "BINARY":
-            t = self.score_threshold if threshold is None else threshold
-            return (s.astype(np.float64) >= t).astype(np.int64), s
-        if self.model_type == "MULTICLASS":
-            return np.argmax(s, axis=1), s
-        return None, s
+        return self.type.answers(s, self.score_threshold if threshold is None else threshold), s
 
     def predict_record(self, record: Mapping[str, str], threshold: float | None = None) -> Prediction:
         cols, vals = self.fitted_pipeline.transform_record(record)
+        t = self.score_threshold if threshold is None else threshold
+        return self.type.record_prediction(self._record_margins(cols, vals), self.labels, t)
+
+    def _record_margins(self, cols: list[int], vals: list[float]) -> list[float]:
         self._prepare()
         table, mask = self._table, (1 << self.weight_bits) - 1
         if self._cols is not None and self._record_rows is None:
@@ -212,11 +204,7 @@ class MLModelArtifact:
                 r = c & mask if rows is None else rows.get(c & mask, -1)
                 if r >= 0:
                     z += table.item(r, 0) * v
-            if self.model_type == "REGRESSION":
-                return Prediction(None, float(np.float32(z)))
-            p = float(np.float32(_sigmoid(z)))
-            t = self.score_threshold if threshold is None else threshold
-            return Prediction("1" if p >= t else "0", p)
+            return [z]
         k = self.n_outputs
         hits = [(r, v) for r, v in ((c & mask if rows is None else rows.get(c & mask, -1), v)
                                     for c, v in zip(cols, vals)) if r >= 0]
@@ -228,19 +216,13 @@ class MLModelArtifact:
                 weights = self._rows_list(r)
                 for j in range(k):
                     z[j] += weights[j] * v
-            top = max(z)
-            e = [math.exp(x - top) for x in z]
-            total = sum(e)
-            p = [x / total for x in e]
-        else:
-            zz = self.bias.copy()
-            if hits:
-                r = np.fromiter((h[0] for h in hits), dtype=np.int64, count=len(hits))
-                v = np.fromiter((h[1] for h in hits), dtype=np.float64, count=len(hits))
-                zz += v @ table[r].astype(np.float64)
-            p = _softmax(zz[None, :])[0].tolist()
-        best = max(range(k), key=p.__getitem__)
-        return Prediction(self.labels[best], None, {lab: float(np.float32(q)) for lab, q in zip(self.labels, p)})
+            return z
+        z = self.bias.copy()
+        if hits:
+            r = np.fromiter((h[0] for h in hits), dtype=np.int64, count=len(hits))
+            v = np.fromiter((h[1] for h in hits), dtype=np.float64, count=len(hits))
+            z += v @ table[r].astype(np.float64)
+        return z.tolist()
 
     def _rows_list(self, r: int) -> list[float]:
         cache = self.__dict__.setdefault("_row_lists", {})
@@ -251,43 +233,10 @@ class MLModelArtifact:
 
     # ----------------------------------------------------- batch output text
     def output_header(self, has_tag: bool = False, has_true_label: bool = False) -> list[str]:
-        """Column names of the batch-prediction result file (spec 6)."""
+        """Column names of the batch-prediction result file (docs/behaviour.md,
+        "Batch prediction output")."""
         lead = (["tag"] if has_tag else []) + (["trueLabel"] if has_true_label else [])
-        if self.model_type == "BINARY":
-            return lead + ["bestAnswer", "score"]
-        if self.model_type == "MULTICLASS":
-            return lead + list(self.labels)
-        return lead + ["score"]
-
-    def output_columns(self, csr: CsrBatch, threshold: float | None = None) -> list[list[str]]:
-        """Per output column, the strings of a batch (without tag/trueLabel)."""
-        answers, s = self.predict_batch(csr, threshold)
-        if self.model_type == "BINARY":
-            return [np.where(answers == 1, "1", "0").tolist(), prediction_strings(s).to_pylist()]
-        if self.model_type == "MULTICLASS":
-            return [prediction_strings(s[:, k]).to_pylist() for k in range(s.shape[1])]
-        return [prediction_strings(s).to_pylist()]
-
-
-def _sigmoid(z: float) -> float:
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def _link(model_type: str, z: np.ndarray) -> np.ndarray:
-    if model_type == "BINARY":
-        zz = z[:, 0]
-        return np.where(zz >= 0, 1.0 / (1.0 + np.exp(-np.abs(zz))), np.exp(-np.abs(zz)) / (1.0 + np.exp(-np.abs(zz)))).astype(np.float32)
-    if model_type == "MULTICLASS":
-        return _softmax(z).astype(np.float32)
-    return z[:, 0].astype(np.float32)
+        return lead + self.type.output_names(self.labels)
 
 
 # ------------------------------------------------------------ construction
@@ -299,14 +248,7 @@ def build_model(trained, pipeline: FittedPipeline | Mapping[str, Any], labels: S
     by class number (training order); BINARY defaults to ["0", "1"]."""
     pdict = pipeline.to_dict() if isinstance(pipeline, FittedPipeline) else dict(pipeline)
     k = trained.weights.shape[1]
-    if trained.model_type == "MULTICLASS":
-        if labels is None or len(labels) < k:
-            labels = [str(i) for i in range(k)] if labels is None else list(labels) + [str(i) for i in range(len(labels), k)]
-        labels = list(labels)[:k]
-    elif trained.model_type == "BINARY":
-        labels = ["0", "1"]
-    else:
-        labels = []
+    labels = MODEL_TYPES[trained.model_type].model_labels(k, labels)
     cols, ks = ranked_entries(trained.weights, trained.feature_scale)
     vals = trained.weights[cols, ks]
     if trained.column_ids is not None:  # trained on dense column numbers (columns.ColumnMap)
@@ -337,8 +279,4 @@ def build_model(trained, pipeline: FittedPipeline | Mapping[str, Any], labels: S
     return model, report
 
 
-def format_score(value: float) -> str:
-    return format_prediction(value)
-
-
-__all__ = ["MLModelArtifact", "Prediction", "build_model", "format_score", "prediction_strings"]
+__all__ = ["MLModelArtifact", "Prediction", "build_model"]

@@ -1,11 +1,11 @@
 """Number spellings of the real service.
 
 * ``java_double(x)``: Java's ``Double.toString`` (evaluation metrics are
-  strings such as ``"29853.250469108018"``, spec 5).  Digits are the
+  strings such as ``"29853.250469108018"``: docs/behaviour.md, "Evaluations").  Digits are the
   shortest that round-trip, as Python's ``repr`` and Java 19+ both produce;
   plain notation for 1e-3 <= |x| < 1e7, else ``d.dddE<n>``.
 * ``prediction_strings(values)``: Java ``DecimalFormat("0.######E0")``
-  applied to a float (batch prediction output, Decision 17): the float32
+  applied to a float (docs/behaviour.md, "Batch prediction output"): the float32
   value rounded half-even to at most 7 significant digits, trailing zeros
   dropped, ``E`` exponent without ``+``: ``8.7642E-3``, ``1E0``.  A numba
   kernel writes all strings into one buffer, so millions format in well

@@ -1,4 +1,4 @@
-"""Fitting a trained model under ``sgd.maxMLModelSizeInBytes`` (spec 4).
+"""Fitting a trained model under ``sgd.maxMLModelSizeInBytes`` (docs/behaviour.md, "Training").
 
 Criterion: a weight's importance is ``|w| * rms(x_j)``, the root mean
 square of its contribution to the score over the training rows (rms of the

@@ -1,4 +1,4 @@
-"""Parser for Amazon ML's recipe language (spec section 3, Decision 7).
+"""Parser for Amazon ML's recipe language (docs/behaviour.md, "Recipes").
 
 ``parse_recipe(text, schema)`` checks everything that can be checked without
 data (syntax, names, types, argument ranges) and expands groups, so the result
@@ -12,9 +12,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Union
 
+from ..data.schema import BINARY, CATEGORICAL, NUMERIC, TEXT, DataSchema
 from .errors import RecipeError
 from .recipe_lexer import Token, tokenize
-from .schema import BINARY, CATEGORICAL, NUMERIC, TEXT, RecipeSchema, as_recipe_schema
 from .terms import ACCEPTS, Apply, Term, Var, result_type
 
 PREDEFINED_GROUPS = {
@@ -140,11 +140,11 @@ class ParsedRecipe:
 
     outputs: tuple[OutputEntry, ...]
     terms: tuple[Term, ...]
-    schema: RecipeSchema
+    schema: DataSchema
 
 
 class _Resolver:
-    def __init__(self, schema: RecipeSchema, groups: dict[str, str], assignments: dict[str, str]):
+    def __init__(self, schema: DataSchema, groups: dict[str, str], assignments: dict[str, str]):
         self.schema = schema
         self.group_src = groups
         self.assign_src = assignments
@@ -161,15 +161,15 @@ class _Resolver:
                     raise RecipeError(f"{where}: name must start with a letter and be 1-64 characters")
                 if name in PREDEFINED_GROUPS:
                     raise RecipeError(f"{where}: {name} is a predefined group and cannot be redefined")
-                if self.schema.type_of(name) is not None:
+                if name in self.schema.names:
                     raise RecipeError(f"{where}: {name!r} is already a variable of the datasource")
                 if section == "assignments" and name in self.group_src:
                     raise RecipeError(f"{where}: {name!r} is already defined as a group")
 
     def variable(self, node: Name, where: str) -> Var:
-        kind = self.schema.type_of(node.text)
-        if kind is None:
+        if node.text not in self.schema.names:
             raise RecipeError(f"{where} at column {node.column}: unknown variable {node.text!r}")
+        kind = self.schema.type_of(node.text)
         if not self.schema.is_input(node.text):
             role = ("the target attribute" if node.text == self.schema.target
                     else "the rowId attribute" if node.text == self.schema.row_id
@@ -332,10 +332,9 @@ def _section(recipe: dict[str, Any], key: str) -> dict[str, str]:
     return value
 
 
-def parse_recipe(text: str | dict[str, Any], schema: Any) -> ParsedRecipe:
+def parse_recipe(text: str | dict[str, Any], schema: DataSchema) -> ParsedRecipe:
     """Validate ``text`` (recipe JSON or an already decoded dict) against
-    ``schema`` (anything ``as_recipe_schema`` accepts)."""
-    schema = as_recipe_schema(schema)
+    the datasource's schema."""
     if isinstance(text, str):
         try:
             recipe = json.loads(text)

@@ -1,4 +1,5 @@
-"""The suggested recipe used when CreateMLModel gets no recipe (Decision 8).
+"""The suggested recipe used when CreateMLModel gets no recipe (docs/behaviour.md,
+"Recipes").
 
 Shape, as Amazon generated it: ``ALL_BINARY``, ``ALL_CATEGORICAL``, one
 ``quantile_bin(NUMERIC_VARS_QB_<N>,<N>)`` per bin count in use (ascending),
@@ -21,13 +22,12 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
-import numpy as np
+from ..data.mutual_info import BIN_LEVELS
+from ..data.schema import NUMERIC, DataSchema
+from .model_types import ModelType
 
-from .schema import NUMERIC, as_recipe_schema
-
-BIN_LEVELS = (10, 20, 50, 100, 200, 500)
 MIN_RECORDS_PER_BIN = 20
 
 
@@ -37,9 +37,9 @@ class NumericSummary:
 
     ``binned_mutual_information`` maps N to the plug-in MI (nats) between the
     target and ``quantile_bin(x, N)``; fill it for the levels in
-    ``BIN_LEVELS`` (``mutual_information_by_level`` computes it from one
-    fine-grained contingency table).  Leave it empty when there is no target
-    information.
+    ``BIN_LEVELS`` (``data.mutual_info.mutual_information_by_level`` computes
+    it from one fine-grained contingency table).  Leave it empty when there is
+    no target information.
     """
 
     name: str
@@ -76,41 +76,13 @@ def choose_bins(summary: NumericSummary, target_levels: int) -> int:
     return fitting[-1] if fitting else BIN_LEVELS[0]
 
 
-def mutual_information_by_level(table: np.ndarray, levels: Sequence[int] = BIN_LEVELS) -> dict[int, float]:
-    """Plug-in MI for each N, from counts ``table[fine_bin, target_level]``
-    over F equal-frequency fine bins (F >= max level, e.g. 500): fine bins are
-    merged into N consecutive groups, which approximates quantile_bin(x, N)."""
-    table = np.asarray(table, dtype=np.float64)
-    fine = table.shape[0]
-    out = {}
-    for level in levels:
-        if level > fine:
-            continue
-        bounds = np.round(np.arange(level + 1) * fine / level).astype(int)
-        merged = np.add.reduceat(table, bounds[:-1], axis=0)
-        out[level] = _mutual_information(merged)
-    return out
-
-
-def _mutual_information(joint: np.ndarray) -> float:
-    total = joint.sum()
-    if total <= 0:
-        return 0.0
-    p = joint / total
-    px = p.sum(axis=1, keepdims=True)
-    py = p.sum(axis=0, keepdims=True)
-    nz = p > 0
-    return max(0.0, float((p[nz] * np.log(p[nz] / (px @ py)[nz])).sum()))
-
-
 def _quote(name: str) -> str:
     return "'" + name.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def suggest_recipe(schema: Any, stats: SuggestionStats) -> str:
+def suggest_recipe(schema: DataSchema, stats: SuggestionStats) -> str:
     """Recipe JSON text for the schema's inputs; numeric inputs without a
     summary get 10 bins."""
-    schema = as_recipe_schema(schema)
     summaries = {s.name: s for s in stats.numeric}
     by_level: dict[int, list[str]] = {}
     for name, kind in schema.inputs:
@@ -127,3 +99,23 @@ def suggest_recipe(schema: Any, stats: SuggestionStats) -> str:
     outputs += [f"quantile_bin(NUMERIC_VARS_QB_{level},{level})" for level in sorted(by_level)]
     outputs.append("lowercase(no_punct(ALL_TEXT))")
     return json.dumps({"groups": groups, "assignments": {}, "outputs": outputs}, indent=2)
+
+
+def suggested_recipe(schema: DataSchema, model_type: ModelType, statistics: dict) -> str:
+    """The recipe a model gets without one, from its training datasource's
+    schema and stored statistics (docs/behaviour.md, "Recipes")."""
+    target = statistics.get("target") or {}
+    levels = model_type.target_levels(len(target.get("distribution") or []))
+    return suggest_recipe(schema, SuggestionStats(levels, _numeric_summaries(statistics)))
+
+
+def _numeric_summaries(statistics: dict) -> list[NumericSummary]:
+    numeric = []
+    for attribute in statistics.get("attributes", []):
+        if attribute.get("type") != NUMERIC:
+            continue
+        valid = int(attribute.get("count", 0)) - int(attribute.get("missing", 0)) - int(attribute.get("invalid", 0))
+        distinct = int(attribute.get("distinct", valid) or valid)
+        mi = {int(k): float(v) for k, v in (attribute.get("binned_mutual_information") or {}).items()}
+        numeric.append(NumericSummary(attribute["name"], max(valid, 0), distinct, mi))
+    return numeric

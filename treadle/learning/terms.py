@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Union
 
-from .schema import BINARY, CATEGORICAL, NUMERIC, TEXT
+from ..data.schema import BINARY, CATEGORICAL, NUMERIC, TEXT
 
 # Result types beyond the four attribute types.
 BINNED = "BINNED"  # quantile_bin output: a categorical bin label

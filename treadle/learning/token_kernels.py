@@ -19,7 +19,7 @@ from .hashing import nb_concat, nb_push_byte
 WHITESPACE = np.zeros(256, dtype=np.bool_)
 for _b in b" \t\n\r\x0b\x0c":
     WHITESPACE[_b] = True
-# no_punct trims ASCII punctuation (the exact class is unconfirmed, spec 3.2).
+# no_punct trims ASCII punctuation (docs/behaviour.md, "Recipes").
 PUNCT_BYTES = string.punctuation.encode()
 PUNCT = np.zeros(256, dtype=np.bool_)
 for _b in PUNCT_BYTES:

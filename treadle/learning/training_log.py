@@ -1,24 +1,23 @@
-"""Training log lines in the style of the real service's log (spec 4).
+"""Training log lines in the style of the real service's log.
 
 The lines follow the real log's layout (``learner-id=... model-configuration:
 learning-rate=...`` blocks after 64, 128, 256, ... records and at each pass
 end, then ``finished-training``, ``best learner``, ``final consolidation``,
 ``saved final learner``).  Metrics are Treadle's progressive metrics over
 the current pass; sizes are Treadle's serialized bytes (8 per weight), not
-the service's 96.  The likelihood function is named ``logreg``,
-``multinomial-logreg`` or ``linreg`` by model type.  Timestamps and the
+the service's 96.  The likelihood function, the convergence measure and the
+performance line are the model type's (``model_types``).  Timestamps and the
 ``INFO:`` prefix are the log writer's job.
 """
 from __future__ import annotations
 
-import math
 from typing import Iterable
 
+from .model_types import MODEL_TYPES, ModelType
 from .numfmt import java_double
 from .pruning import BYTES_PER_WEIGHT, PruneReport
 from .sgd import LearnerMetrics, SGDConfig, TrainedLinear
 
-LIKELIHOOD = {"BINARY": "logreg", "MULTICLASS": "multinomial-logreg", "REGRESSION": "linreg"}
 _PAD = 27  # the real log aligns values after "active-features-quantiles: "
 
 
@@ -36,36 +35,18 @@ def learner_id(index: int) -> int:
 
 def header(config: SGDConfig, max_model_size: int) -> str:
     return (f"initial-training: l1={java_double(config.l1)} l2={java_double(config.l2)} "
-            f"likelihood-function={LIKELIHOOD[config.model_type]} max-passes={config.max_passes} "
+            f"likelihood-function={MODEL_TYPES[config.model_type].likelihood} max-passes={config.max_passes} "
             f"max-model-size={_mb(max_model_size)} readable=false")
 
 
-def _num(x: float | None) -> str:
-    return "nan" if x is None or x != x else f"{x:.4f}"
-
-
-def performance(model_type: str, m: LearnerMetrics) -> str:
-    if model_type == "BINARY" and m.confusion is not None:
-        tp, fp, tn, fn = m.confusion
-        recall = tp / (tp + fn) if tp + fn else math.nan
-        precision = tp / (tp + fp) if tp + fp else math.nan
-        f1 = 2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else math.nan
-        return (f"accuracy={_num(m.accuracy)} recall={_num(recall)} precision={_num(precision)} "
-                f"f1-score={_num(f1)} auc={_num(m.auc)}")
-    if model_type == "MULTICLASS":
-        return f"accuracy={_num(m.accuracy)}"
-    return f"rmse={_num(m.rmse)}"
-
-
-def learner_block(model_type: str, m: LearnerMetrics, converged: bool = False, delta: float = 1.0,
+def learner_block(model_type: ModelType, m: LearnerMetrics, converged: bool = False, delta: float = 1.0,
                   pruning_calls: int = 0, params: int | None = None, with_performance: bool = True) -> list[str]:
     lid = learner_id(m.learner)
-    objective = "squared-error" if model_type == "REGRESSION" else "negative-log-likelihood"
     params = m.params if params is None else params
     lines = [_kv("model-configuration", f"learning-rate={m.rate!r}", lid)]
     if with_performance:
-        lines.append(_kv("model-performance", performance(model_type, m), lid))
-    lines.append(_kv("model-convergence", f"{objective}={m.loss:.6e} (delta={delta:.6e}) "
+        lines.append(_kv("model-performance", model_type.log_performance(m), lid))
+    lines.append(_kv("model-convergence", f"{model_type.objective}={m.loss:.6e} (delta={delta:.6e}) "
                                           f"is-converged={'yes' if converged else 'no'}", lid))
     f = m.features
     if f is not None:
@@ -80,7 +61,7 @@ def learner_block(model_type: str, m: LearnerMetrics, converged: bool = False, d
     return lines
 
 
-def _blocks(model_type: str, ms: Iterable[LearnerMetrics], previous: dict[int, float]) -> list[str]:
+def _blocks(model_type: ModelType, ms: Iterable[LearnerMetrics], previous: dict[int, float]) -> list[str]:
     out = []
     for m in ms:
         prev = previous.get(m.learner)
@@ -93,7 +74,7 @@ def _blocks(model_type: str, ms: Iterable[LearnerMetrics], previous: dict[int, f
 def training_log(config: SGDConfig, trained: TrainedLinear, prune: PruneReport, max_model_size: int,
                  invalid_records: int = 0) -> list[str]:
     """The whole training log as lines, in order."""
-    t = config.model_type
+    t = MODEL_TYPES[config.model_type]
     lines = ["Begin training.", header(config, max_model_size)]
     previous: dict[int, float] = {}
     events = [(m[0].records, "checkpoint", m) for m in trained.checkpoints]
@@ -129,4 +110,4 @@ def training_log(config: SGDConfig, trained: TrainedLinear, prune: PruneReport, 
     return lines
 
 
-__all__ = ["header", "learner_block", "learner_id", "performance", "training_log"]
+__all__ = ["header", "learner_block", "learner_id", "training_log"]

@@ -30,7 +30,3 @@ def operation_names() -> list[str]:
 @functools.cache
 def operation_model(name: str) -> OperationModel:
     return service_model().operation_model(name)
-
-
-def error_shape_names() -> set[str]:
-    return {shape.name for shape in service_model().error_shapes}

@@ -32,6 +32,7 @@ REFRESH_SECONDS = 2.0
 
 class Serving(Protocol):
     def mount(self, account: str, model_id: str) -> dict: ...
+    def mount_waiting(self, job=None) -> None: ...
     def invalidate(self, account: str, model_id: str) -> None: ...
     def generation(self) -> int: ...
     def predict_cached(self, account: str, model_id: str, record: dict) -> dict | None: ...
@@ -42,7 +43,6 @@ class Serving(Protocol):
 @dataclass
 class Mounted:
     model: object  # MLModelArtifact
-    model_type: str
     threshold: float
     key: int  # the endpoint's key in the shared request counts
     limit: int  # PeakRequestsPerSecond
@@ -62,17 +62,10 @@ def check_record(record: dict) -> None:
 
 
 def _response(mounted: Mounted, record: dict) -> dict:
+    model_type = mounted.model.type
     prediction = mounted.model.predict_record(record, mounted.threshold)
-    details = {"PredictiveModelType": mounted.model_type, "Algorithm": "SGD"}
-    if mounted.model_type == "REGRESSION":
-        return {"Prediction": {"predictedValue": prediction.score, "details": details}}
-    if mounted.model_type == "BINARY":
-        # Amazon ML returns one entry, keyed by the predicted label, whose
-        # value is the probability of class "1".
-        return {"Prediction": {"predictedLabel": prediction.label,
-                               "predictedScores": {prediction.label: prediction.score}, "details": details}}
-    return {"Prediction": {"predictedLabel": prediction.label, "predictedScores": prediction.scores,
-                           "details": details}}
+    details = {"PredictiveModelType": model_type.name, "Algorithm": "SGD"}
+    return {"Prediction": model_type.response(prediction, details)}
 
 
 class LocalServing:
@@ -123,6 +116,21 @@ class LocalServing:
             self._drop(account, model_id)
         return info
 
+    def mount_waiting(self, job=None) -> None:
+        """Endpoints created while their model trained are mounted when its
+        job (a `JobRef`) finishes, and every waiting one without a job (at
+        start-up, for a server that stopped in between)."""
+        if job is not None:
+            if job.kind != "MLModel":
+                return
+            targets = [(job.account, job.entity_id)]
+        else:
+            targets = self.entities.with_endpoint_status("UPDATING")
+        for account, model_id in targets:
+            entity = self.entities.get(account, "MLModel", model_id)
+            if entity and (entity.document.get("EndpointInfo") or {}).get("EndpointStatus") == "UPDATING":
+                self.mount(account, model_id)
+
     def _settle(self, account: str, model_id: str, status: str, message: str | None = None) -> dict:
         """Move the endpoint to `status` unless it changed while the model
         loaded: a DeleteRealtimeEndpoint or DeleteMLModel committed in the
@@ -142,8 +150,8 @@ class LocalServing:
 
     def _load(self, account: str, entity, generation: int) -> Mounted:
         doc = entity.document
-        mounted = Mounted(self._load_model(account, entity), doc["MLModelType"],
-                          float(doc.get("ScoreThreshold", 0.5)), endpoint_key(account, entity.entity_id),
+        mounted = Mounted(self._load_model(account, entity), float(doc.get("ScoreThreshold", 0.5)),
+                          endpoint_key(account, entity.entity_id),
                           int(doc["EndpointInfo"].get("PeakRequestsPerSecond") or self.peak_rps),
                           generation, time.monotonic())
         with self._lock:

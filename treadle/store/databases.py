@@ -1,5 +1,6 @@
 """Databases the operator registered for RDS and Redshift datasources
-(spec Decision 16): identifier -> connection URL, sealed at rest."""
+(docs/behaviour.md, "RDS and Redshift"): identifier -> connection URL,
+sealed at rest."""
 from __future__ import annotations
 
 import re

@@ -9,13 +9,13 @@ import tempfile
 from pathlib import Path
 
 from ..api.handler import ApiHandler, response_headers
-from ..api.locations import LocationNotAllowed
+from ..api.location_checks import LocationNotAllowed
 from ..config import Settings
 from ..data import locations
 from ..jobs.inprocess import EagerJobs, ThreadJobRunner
 from ..jobs.queue import dependencies
 from ..protocol.auth import Authenticator
-from ..server import build_services, mount_waiting_endpoints
+from ..server import build_services
 from ..store.entities import ID_FIELD
 from .errors import MockMisuseError
 
@@ -48,7 +48,7 @@ class InProcessTreadle:
         self.handler = ApiHandler(services, Authenticator("none"))
 
         def finished(job, status):
-            mount_waiting_endpoints(services, job, status)
+            services.serving.mount_waiting(job)
 
         self.eager = self.runner = None
         if jobs == "eager":

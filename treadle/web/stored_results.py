@@ -3,7 +3,6 @@ evaluation's insights), for the account that owns it, signed with SigV4
 like the API."""
 from __future__ import annotations
 
-import uuid
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -39,7 +38,7 @@ class StoredResult:
 
     async def get(self, request: Request) -> Response:
         services, kind, what = request.app.state.services, self.kind, self.what
-        request_id = str(uuid.uuid4())
+        request_id = wire.request_id()
         try:
             principal = request.app.state.authenticator.authenticate(request.method, _request_url(request),
                                                                      request.headers, b"")

@@ -155,3 +155,23 @@ def test_a_model_lost_while_its_endpoint_is_ready_answers_predict_plainly(fresh_
     _no_internals(error["Message"], server)
     model = ml.get_ml_model(MLModelId=model_id)
     assert model["Status"] == "FAILED" and model["EndpointInfo"]["EndpointStatus"] == "FAILED"
+
+
+def test_training_on_more_than_ten_thousand_records_without_a_target_fails_with_the_counts(server, tmp_path):
+    """The datasource keeps records whose target is missing (only training
+    and evaluation need it); training then rejects them, and past 10,000 the
+    model fails saying so, not with an internal error."""
+    path = tmp_path / "no-targets.csv"
+    path.write_text("x,y\n" + "".join(f"{i},\n" for i in range(10050)) + "".join(f"{i},{i % 2}\n" for i in range(50)))
+    ml = server.client()
+    ds_id, model_id = unique("ds"), unique("ml")
+    ml.create_data_source_from_s3(DataSourceId=ds_id, ComputeStatistics=True, DataSpec={
+        "DataLocationS3": path.as_uri(), "DataSchema": json.dumps({
+            "version": "1.0", "targetAttributeName": "y", "dataFormat": "CSV", "dataFileContainsHeader": True,
+            "attributes": [{"attributeName": "x", "attributeType": "NUMERIC"},
+                           {"attributeName": "y", "attributeType": "BINARY"}]})})
+    assert settle(ml.get_data_source, DataSourceId=ds_id)["Status"] == "COMPLETED"
+    ml.create_ml_model(MLModelId=model_id, MLModelType="BINARY", TrainingDataSourceId=ds_id)
+    model = settle(ml.get_ml_model, MLModelId=model_id, timeout=300)
+    assert model["Status"] == "FAILED" and "More than 10,000 records were rejected" in model["Message"], model
+    _no_internals(model["Message"], server)

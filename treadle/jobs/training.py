@@ -7,7 +7,6 @@ import zlib
 
 from ..data import locations
 from ..data.locations import LocationError
-from ..data.records import TooManyRejections
 from ..data.schema import DataSchema, parse_schema
 from ..learning import MODEL_TYPES, FeaturePipeline, ModelType, RecipeError, build_model, parse_recipe, training_log
 from ..learning.columns import ColumnMap
@@ -53,10 +52,9 @@ def run(ctx: JobContext) -> dict:
         raise JobFailed(f"Recipe: {error}")
 
     def reader():
-        try:
-            return read_datasource(ctx, datasource, require_target=True)
-        except TooManyRejections as error:
-            raise JobFailed(error.message)
+        # More than 10,000 rejected records raise TooManyRejections as the
+        # records are read, which fails the job with its message (worker.py).
+        return read_datasource(ctx, datasource, require_target=True)
 
     # Pass 0: fit the recipe's data-dependent state (bins, means) and labels.
     # The accepted records are spooled as they stream by, so the featurizing

@@ -12,6 +12,7 @@ import uuid
 from .. import disk
 from ..config import Settings
 from ..data.locations import LocationError
+from ..data.records import TooManyRejections
 from ..store import db
 from ..store.artifacts import ArtifactStore, open_artifacts
 from ..store.entities import EntityStore, mark_failed, now
@@ -49,7 +50,7 @@ def run_job(settings: Settings, job: JobRef, stores: tuple[EntityStore, Artifact
     try:
         fields = dict(JOB_FUNCTIONS[job.kind](ctx) or {})
         status, message = "COMPLETED", None
-    except (JobFailed, LocationError) as failure:
+    except (JobFailed, LocationError, TooManyRejections) as failure:  # the data's fault: its Message says how
         status, message = "FAILED", str(failure)
     except Exception as error:
         full = disk.full_disk(error)

@@ -92,3 +92,21 @@ def test_mutual_information_by_level_on_independent_and_dependent_tables():
     mi = mutual_information_by_level(dependent)
     assert set(mi) == set(BIN_LEVELS)
     assert all(abs(v - np.log(2)) < 1e-9 for v in mi.values())
+
+
+def test_missing_cells_do_not_shrink_the_valid_count_twice():
+    """The statistics' `count` holds valid values only: 1,000 valid values of
+    2,000 rows allow 50 bins of at least 20 records (without a target, the
+    rule falls back to counts), not the 10 a count minus missing gives."""
+    from treadle.data.ingest import ingest
+    from treadle.data.records import bytes_source
+    from treadle.learning import MODEL_TYPES
+    from treadle.learning.suggested import suggested_recipe
+
+    rows = ["x,y"] + [f"{i if i % 2 else ''},{i % 7}" for i in range(2000)]
+    schema = DataSchema((("x", "NUMERIC"), ("y", "NUMERIC")), contains_header=True)
+    result = ingest([bytes_source("d.csv", "\n".join(rows).encode())], schema, compute_statistics=True)
+    x = next(a for a in result.statistics["attributes"] if a["name"] == "x")
+    assert (x["count"], x["missing"]) == (1000, 1000)
+    recipe = json.loads(suggested_recipe(schema, MODEL_TYPES["REGRESSION"], result.statistics))
+    assert "quantile_bin(NUMERIC_VARS_QB_50,50)" in recipe["outputs"]

@@ -114,7 +114,7 @@ def _numeric_summaries(statistics: dict) -> list[NumericSummary]:
     for attribute in statistics.get("attributes", []):
         if attribute.get("type") != NUMERIC:
             continue
-        valid = int(attribute.get("count", 0)) - int(attribute.get("missing", 0)) - int(attribute.get("invalid", 0))
+        valid = int(attribute.get("count", 0))  # the statistics count valid values only
         distinct = int(attribute.get("distinct", valid) or valid)
         mi = {int(k): float(v) for k, v in (attribute.get("binned_mutual_information") or {}).items()}
         numeric.append(NumericSummary(attribute["name"], max(valid, 0), distinct, mi))

@@ -246,6 +246,26 @@ def test_every_reader_reads_a_binary_cell_alike(drawn):
                                     for e in expected]
 
 
+TEXT_CELL = st.lists(st.one_of(SPACES, WORD, NOISE, TEXT), max_size=8).map("".join)
+
+
+@RANDOM_CELLS
+@given(st.lists(st.tuples(TEXT_CELL, st.booleans()), min_size=1, max_size=20))
+def test_every_reader_splits_text_into_the_same_words(drawn):
+    """docs/behaviour.md, "Cells": the statistics' word counts, the batch
+    path's tokens and Predict's record path split on the same whitespace."""
+    values, quoting = [v for v, _ in drawn], [q for _, q in drawn]
+    words = [v.split() for v in values]
+    schema = make_schema([("x", "TEXT"), ("y", "NUMERIC")], dataFileContainsHeader=True, targetAttributeName="y")
+    for pieces, chunk_bytes in _sources(values, quoting):
+        stats = _statistics(pieces, chunk_bytes, schema)
+        assert stats["total_words"] == sum(len(w) for w in words)
+        chunks = _chunks(pieces, chunk_bytes, schema)
+        batch, records, _, _ = _features("TEXT", chunks, values)
+        assert [len(r) for r in batch] == [len(set(w)) for w in words]
+        assert [sorted(r) for r in batch] == [sorted(r) for r in records]
+
+
 def test_plain_cells_take_the_compiled_path():
     """The property tests reach the compiled form only through plain-ASCII lines."""
     offsets, data = kernels.buffers(pa.array([" +1.5e3 ", "\tyes"]))

@@ -357,7 +357,7 @@ class FittedPipeline:
         key = ("tok", var.name, lower, strip)
         if key not in memo:
             offsets, data = string_buffers(self._strings(var, lower, cols, memo))
-            memo[key] = K.tokenize(offsets, data, strip, K.WHITESPACE, K.PUNCT)
+            memo[key] = K.tokenize(offsets, data, strip, K.PUNCT)
         return memo[key]
 
     # ---- one record ------------------------------------------------------

@@ -24,7 +24,7 @@ def lowercase(text: str) -> str:
 def tokens(text: str, strip_punct: bool = False) -> list[bytes]:
     """Whitespace tokens; with strip_punct, punctuation is trimmed from each
     token's ends and tokens of punctuation only disappear (no_punct)."""
-    raw = text.encode("utf-8").split()
+    raw = [word.encode("utf-8") for word in text.split()]  # str.split: the cell grammar's whitespace
     if not strip_punct:
         return raw
     out = []

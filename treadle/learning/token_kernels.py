@@ -14,11 +14,13 @@ import numpy as np
 
 from .hashing import nb_concat, nb_push_byte
 
-# bytes.split() splits on exactly these ASCII whitespace bytes; the record
-# path uses bytes.split(), so the kernels must agree with it.
-WHITESPACE = np.zeros(256, dtype=np.bool_)
-for _b in b" \t\n\r\x0b\x0c":
-    WHITESPACE[_b] = True
+# Words are split on whitespace as the cell grammar defines it (str.isspace,
+# the same set Arrow's utf8_split_whitespace uses; docs/behaviour.md, "Cells"),
+# so statistics' word counts and the model's tokens agree. ASCII bytes are
+# looked up here; the multi-byte spaces are matched in `_space_length`.
+ASCII_SPACE = np.zeros(256, dtype=np.bool_)
+for _b in range(128):
+    ASCII_SPACE[_b] = chr(_b).isspace()
 # no_punct trims ASCII punctuation (docs/behaviour.md, "Recipes").
 PUNCT_BYTES = string.punctuation.encode()
 PUNCT = np.zeros(256, dtype=np.bool_)
@@ -29,8 +31,30 @@ H_SPACE = 0x20
 H_UNDERSCORE = 0x5F
 
 
+@nb.njit(nogil=True, cache=True, inline="always")
+def _space_length(data, pos, end):
+    """Bytes of the whitespace character at ``pos`` in UTF-8, 0 when it is none."""
+    b = data[pos]
+    if b < 0x80:
+        return 1 if ASCII_SPACE[b] else 0
+    if b == 0xC2:  # U+0085, U+00A0
+        return 2 if pos + 1 < end and (data[pos + 1] == 0x85 or data[pos + 1] == 0xA0) else 0
+    if pos + 2 >= end:
+        return 0
+    b1, b2 = data[pos + 1], data[pos + 2]
+    if b == 0xE1:  # U+1680
+        return 3 if b1 == 0x9A and b2 == 0x80 else 0
+    if b == 0xE2:  # U+2000..U+200A, U+2028, U+2029, U+202F, U+205F
+        if b1 == 0x80 and ((0x80 <= b2 <= 0x8A) or b2 == 0xA8 or b2 == 0xA9 or b2 == 0xAF):
+            return 3
+        return 3 if b1 == 0x81 and b2 == 0x9F else 0
+    if b == 0xE3:  # U+3000
+        return 3 if b1 == 0x80 and b2 == 0x80 else 0
+    return 0
+
+
 @nb.njit(nogil=True, cache=True)
-def tokenize(offsets, data, strip, ws, punct):
+def tokenize(offsets, data, strip, punct):
     """Whitespace tokens of every row (no_punct trimming when ``strip``).
 
     One pass into arrays sized for the worst case (a row of L bytes holds at
@@ -47,12 +71,15 @@ def tokenize(offsets, data, strip, ws, punct):
         end = offsets[i + 1]
         c = 0
         while pos < end:
-            while pos < end and ws[data[pos]]:
-                pos += 1
+            while pos < end:
+                step = _space_length(data, pos, end)
+                if step == 0:
+                    break
+                pos += step
             if pos >= end:
                 break
             a = pos
-            while pos < end and not ws[data[pos]]:
+            while pos < end and _space_length(data, pos, end) == 0:
                 pos += 1
             b = pos
             if strip:

@@ -266,6 +266,41 @@ def test_every_reader_splits_text_into_the_same_words(drawn):
         assert [sorted(r) for r in batch] == [sorted(r) for r in records]
 
 
+@RANDOM_CELLS
+@given(st.lists(st.tuples(CELL, st.booleans()), min_size=1, max_size=30))
+def test_every_reader_reads_a_categorical_cell_alike(drawn):
+    """A category is the value without the whitespace around it, to the
+    statistics (as an input and as the target), the features in both paths,
+    the training labels and the batch output's trueLabel."""
+    values, quoting = [v for v, _ in drawn], [q for _, q in drawn]
+    categories = [v.strip() for v in values]
+    as_input, as_target = _schemas("CATEGORICAL")
+    for pieces, chunk_bytes in _sources(values, quoting):
+        stats = _statistics(pieces, chunk_bytes, as_input)
+        assert stats["distinct"] == len(set(categories))
+        target = ingest([ByteSource("f.csv", list(pieces))], as_target, chunk_bytes=chunk_bytes,
+                        workers=1).statistics["target"]
+        present = [c for c in categories if c]
+        assert {d["value"]: d["count"] for d in target["distribution"]} == {c: categories.count(c) for c in categories}
+        assert target["missing_or_invalid"] == categories.count("")
+
+        chunks = _chunks(pieces, chunk_bytes, as_input)
+        batch, records, _, _ = _features("CATEGORICAL", chunks, values)
+        assert batch == records
+        column_of = {}
+        for category, row in zip(categories, batch):
+            assert column_of.setdefault(category, row) == row
+        assert len({tuple(r) for r in batch}) == len(set(categories))
+        if len(set(present)) >= 2:
+            labels = MODEL_TYPES["MULTICLASS"].targets(as_target)
+            target_chunks = _chunks(pieces, chunk_bytes, as_target, require_target=True)
+            for chunk in target_chunks:
+                labels.observe(chunk)
+            labels.finish()
+            assert labels.classes == sorted(set(present))
+        assert _true_labels("MULTICLASS", _chunks(pieces, chunk_bytes, as_target), "CATEGORICAL") == categories
+
+
 def test_plain_cells_take_the_compiled_path():
     """The property tests reach the compiled form only through plain-ASCII lines."""
     offsets, data = kernels.buffers(pa.array([" +1.5e3 ", "\tyes"]))

@@ -259,6 +259,25 @@ def _trim(data, s, e):
 
 
 @numba.njit(nogil=True, cache=True)
+def _trim_spans(starts, ends, data):
+    trimmed_starts = np.empty_like(starts)
+    trimmed_ends = np.empty_like(ends)
+    for i in range(len(starts)):
+        trimmed_starts[i], trimmed_ends[i] = _trim(data, starts[i], ends[i])
+    return trimmed_starts, trimmed_ends
+
+
+def value_spans(starts: np.ndarray, ends: np.ndarray, data: np.ndarray, plain: bool, column):
+    """Each value without the whitespace around it, as spans of bytes: those
+    given when they are plain ASCII, else those of ``column`` (the same
+    values as an Arrow array) trimmed."""
+    if plain:
+        return (*_trim_spans(starts, ends, data), data)
+    offsets, trimmed = kernels.buffers(trim(column))
+    return offsets[:-1], offsets[1:], trimmed
+
+
+@numba.njit(nogil=True, cache=True)
 def parse_numbers(starts, ends, data, pow10):
     """Decimal numbers (NUMBER_PATTERN) to float64, with a status per value.
 

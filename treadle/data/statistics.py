@@ -210,7 +210,7 @@ class _Distinct:
 
 
 def _distinct(chunk: RecordChunk, name: str, expect: int = 64) -> _Distinct:
-    starts, ends, data, _ = chunk.spans(name)
+    starts, ends, data = chunk.value_spans(name)
     codes, hashes, counts, first = kernels.distinct(starts, ends, data, expect)
     return _Distinct(codes, hashes, counts, starts[first], ends[first], data)
 
@@ -277,7 +277,7 @@ class StatisticsBuilder:
                 if table is not None and table.full:
                     # Neither the counter nor the full correlation table needs
                     # the chunk's distinct values: each record is added by hash.
-                    starts, ends, data, _ = chunk.spans(name)
+                    starts, ends, data = chunk.value_spans(name)
                     hashes = categories[name] = kernels.hash_spans(starts, ends, data)
                     summary.update_spans(starts, ends, data, hashes, np.ones(len(hashes), dtype=np.int64))
                     continue
@@ -345,9 +345,9 @@ class StatisticsBuilder:
             column = chunk.typed(self.target)
             codes = np.where(column.valid, column.values, 0).astype(np.int64)
             return codes, ["0", "1"], column.valid
-        raw = chunk.column(self.target)
-        codes, labels = _encode(raw)
-        valid = ~cells.is_missing_column(raw)
+        values = cells.trim(chunk.column(self.target))
+        codes, labels = _encode(values)
+        valid = pc.binary_length(values).to_numpy(zero_copy_only=False) > 0
         return codes, labels, valid
 
     def _update_joint(self, chunk: RecordChunk, word_counts: dict[str, np.ndarray],

@@ -348,7 +348,7 @@ class FittedPipeline:
             if strip:
                 bag = K.join_tokens(*self._tokens(term, cols, memo))
             else:
-                bag = K.whole_values(*string_buffers(self._strings(var, lower, cols, memo)))
+                bag = K.whole_values(*string_buffers(cells.trim(self._strings(var, lower, cols, memo))))
         memo[key] = bag
         return bag
 
@@ -415,7 +415,7 @@ class FittedPipeline:
         text = record.get(var.name) or ""
         if lower:
             text = text_ops.lowercase(text)
-        return [b" ".join(text_ops.tokens(text, True))] if strip else [text.encode("utf-8")]
+        return [b" ".join(text_ops.tokens(text, True))] if strip else [text.strip().encode("utf-8")]
 
     def _record_tokens(self, term: Term, record: Mapping[str, str]) -> list[bytes]:
         var, lower, strip = _text_chain(term)

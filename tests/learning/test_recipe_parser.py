@@ -26,6 +26,14 @@ def test_predefined_groups_expand_by_type_and_skip_non_inputs(schema):
     ]
 
 
+def test_the_row_weight_is_not_an_input(schema):
+    weighted = parse_schema(json.dumps({**schema.to_dict(), "rowWeight": "hours-per-week"}))
+    assert canon(outputs("ALL_NUMERIC"), weighted) == ["age", "'1st'"]
+    assert "hours-per-week" not in canon(outputs("ALL_INPUTS"), weighted)
+    with pytest.raises(RecipeError, match="'hours-per-week' is the rowWeight attribute and cannot be used"):
+        parse_recipe(outputs("hours-per-week"), weighted)
+
+
 def test_bare_and_quoted_names(schema):
     assert canon(outputs("hours-per-week", "'odd,name'", '"1st"', "  age  "), schema) == [
         "hours-per-week", "'odd,name'", "'1st'", "age",

@@ -60,8 +60,10 @@ class DataSchema:
 
     def is_input(self, name: str) -> bool:
         """Whether a recipe may use the attribute: any but the target, the
-        rowId and the excluded ones."""
-        return name in self.names and name not in (self.target, self.row_id) and name not in self.excluded
+        rowId, the rowWeight and the excluded ones (docs/behaviour.md,
+        "Schemas and attribute types")."""
+        return (name in self.names and name not in (self.target, self.row_id, self.row_weight)
+                and name not in self.excluded)
 
     @property
     def inputs(self) -> tuple[tuple[str, str], ...]:

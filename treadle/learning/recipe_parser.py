@@ -173,6 +173,7 @@ class _Resolver:
         if not self.schema.is_input(node.text):
             role = ("the target attribute" if node.text == self.schema.target
                     else "the rowId attribute" if node.text == self.schema.row_id
+                    else "the rowWeight attribute" if node.text == self.schema.row_weight
                     else "an excluded attribute")
             raise RecipeError(f"{where} at column {node.column}: {node.text!r} is {role} and cannot be used in a recipe")
         return Var(node.text, kind)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..config import Settings
 from ..store.secrets import MASTER_KEY_ENV
+from .parts import DaskParts
 from .queue import JobRef
 from .runner import LocalJobRunner
 from .worker import run_job
@@ -74,7 +75,8 @@ def run_on_worker(settings: Settings, job: JobRef) -> str:
     worker = get_worker()
     local = Path(worker.local_directory) / "treadle"
     return run_job(dataclasses.replace(settings, data_dir=local), job,
-                   where=f"Dask worker {worker.name} ({worker.address})")
+                   where=f"Dask worker {worker.name} ({worker.address})",
+                   parts=DaskParts(job.kind, job.entity_id, job.attempt))
 
 
 class DaskJobRunner(LocalJobRunner):

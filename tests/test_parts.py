@@ -96,7 +96,7 @@ class _Ctx:
     def log(self, message: str) -> None:
         self.lines.append(message)
 
-    def cancelled(self) -> bool:
+    def cancelled(self, now: bool = False) -> bool:
         return False
 
 

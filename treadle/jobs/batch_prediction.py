@@ -24,7 +24,7 @@ from ..learning.model import DEFAULT_THRESHOLD
 from .context import JobContext, JobFailed
 from .datasource import read_datasource
 from .outputs import claim_outputs
-from .parts import Part, PartRead, PartTask, log_parts, merge_reads, plan_parts, read_part, run_parts
+from .parts import Part, PartRead, PartTask, log_parts, merge_reads, plan_parts, read_part, run_parts, stop_if_deleted
 
 # Amazon ML's files quote nothing that needs no quoting; Arrow writes those
 # fast. A chunk with a tag or label that needs quotes goes through `csv`.
@@ -245,6 +245,7 @@ def _run_in_parts(ctx: JobContext, parts: list[Part], datasource, model_entity, 
                 # one gzip file whose lines are the one-process output's.
                 result = open(os.path.join(scratch, f"{part.file.name}.gz"), "wb")
                 result.write(gzip.compress((",".join(_quote(h) for h in columns.header) + "\n").encode(), 5, mtime=0))
+            stop_if_deleted(ctx)
             result.write(read.payload)
             read.payload = None
             reads.append(read)
@@ -257,6 +258,7 @@ def _run_in_parts(ctx: JobContext, parts: list[Part], datasource, model_entity, 
             merged = merge_reads(parts, reads, limit=10000)
         except TooManyRejections as error:
             raise JobFailed(error.message)
+        stop_if_deleted(ctx)
         locations.write_bytes(json.dumps(manifest).encode(), manifest_uri, allowed)
     ctx.log(f"scored {merged.accepted} records, {merged.rejected} invalid; manifest {manifest_uri}")
     return {"TotalRecordCount": merged.selected, "InvalidRecordCount": merged.rejected}

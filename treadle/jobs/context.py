@@ -64,10 +64,11 @@ class JobContext:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.lines.append(f"{stamp} {message}")
 
-    def cancelled(self) -> bool:
-        """Whether this job's object was deleted, asked of the metadata at most once a second."""
+    def cancelled(self, now: bool = False) -> bool:
+        """Whether this job's object was deleted, asked of the metadata at most
+        once a second (`now`: asked at once)."""
         at, deleted = self._checked
-        if not deleted and time.monotonic() - at >= 1.0:
+        if not deleted and (now or time.monotonic() - at >= 1.0):
             found = self.entities.get(self.account, self.entity.kind, self.entity.entity_id)
             deleted = found is None or found.status == "DELETED"
             self._checked = (time.monotonic(), deleted)

@@ -16,7 +16,7 @@ from ..data.sql import QueryError, connection_url, run_query
 from ..store.databases import DatabaseRegistry
 from .context import JobContext, JobFailed, json_bytes
 from .outputs import claim_outputs
-from .parts import Part, PartRead, PartTask, log_parts, merge_reads, part_source, plan_parts, read_part, run_parts
+from .parts import Part, PartRead, PartTask, log_parts, merge_reads, part_source, plan_parts, read_part, run_parts, stop_if_deleted
 
 SAMPLE_LINES = 1000
 SAMPLE_BYTES = 1 << 20
@@ -234,6 +234,7 @@ def _ingest_in_parts(ctx: JobContext, parts: list[Part], schema: DataSchema, spl
     reads = list(run_parts(ctx, parts, ingest_part, tasks))
     log_parts(ctx, parts, reads)
     merged = merge_reads(parts, reads)
+    stop_if_deleted(ctx)
     result = None
     if statistics:
         builder = StatisticsBuilder(schema, layout)

@@ -11,7 +11,7 @@ from ..learning.targets import row_weights
 from .context import JobContext, JobFailed, json_bytes
 from .batch_prediction import part_model
 from .datasource import read_datasource
-from .parts import Part, PartRead, PartTask, log_parts, merge_reads, plan_parts, read_part, run_parts
+from .parts import Part, PartRead, PartTask, log_parts, merge_reads, plan_parts, read_part, run_parts, stop_if_deleted
 
 
 def insights_key(account: str, evaluation_id: str) -> str:
@@ -139,4 +139,5 @@ def _evaluate_in_parts(ctx: JobContext, parts: list[Part], eval_ds, model_entity
         reads.append(read)
     log_parts(ctx, parts, reads)
     merged = merge_reads(parts, reads)
+    stop_if_deleted(ctx)
     return merged.accepted, merged.rejected

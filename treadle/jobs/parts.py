@@ -264,6 +264,13 @@ def log_parts(ctx, parts: list[Part], reads: list[PartRead]) -> None:
                 f"{read.records_read} records read, {read.accepted} accepted, {read.rejected} rejected")
 
 
+def stop_if_deleted(ctx) -> None:
+    """Before a job writes what its parts made: nothing is written for a deleted object."""
+    if ctx.cancelled(now=True):
+        raise JobCancelled(f"{ctx.entity.kind} {ctx.entity.entity_id} was deleted while its job ran: "
+                           "its cluster work was cancelled")
+
+
 def run_parts(ctx, parts: list[Part], function, tasks: list[PartTask]) -> Iterator[PartRead]:
     """Each part's `function(settings, task)` on the cluster, results in part
     order as they come. A first range that held only blank lines leaves the
@@ -307,8 +314,7 @@ class DaskParts:
                             future = failed
                             break
                         if ctx.cancelled():
-                            raise JobCancelled(f"{ctx.entity.kind} {ctx.entity.entity_id} was deleted while its job "
-                                               "ran: its cluster work was cancelled")
+                            stop_if_deleted(ctx)
                         time.sleep(0.05)
                     try:
                         result = future.result()

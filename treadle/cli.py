@@ -53,7 +53,8 @@ def _serve_settings(args) -> Settings:
         peak_requests_per_second=args.peak_requests_per_second, job_lease_seconds=args.job_lease_seconds,
         workers=args.workers, upload_dir=args.upload_dir, max_upload_bytes=args.max_upload_bytes,
         max_request_bytes=args.max_request_bytes, header_timeout=args.header_timeout,
-        body_timeout=args.body_timeout, keep_alive_timeout=args.keep_alive_timeout)
+        body_timeout=args.body_timeout, keep_alive_timeout=args.keep_alive_timeout,
+        **({"part_bytes": args.part_bytes} if args.part_bytes else {}))
 
 
 def _jobs(args) -> int:
@@ -151,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "--shared-artifacts, and TREADLE_MASTER_KEY")
     p.add_argument("--shared-artifacts", action="store_true",
                    help="the local artifact folder is mounted at the same path on every Dask worker")
+    p.add_argument("--part-bytes", type=int, default=None, metavar="N",
+                   help="on a Dask cluster, a job reads its data in parts of about N bytes, each a task of "
+                        "its own (default $TREADLE_PART_BYTES, else 64 MiB)")
     p.add_argument("--workers", type=int, default=1,
                    help="HTTP worker processes answering the API and Predict on the one port (default 1; "
                         "a server that mostly answers Predict wants one per core)")

@@ -59,6 +59,8 @@ class Settings:
     # A Dask scheduler's address: jobs run on its cluster (treadle/jobs/dask_runner.py).
     dask_scheduler: str | None = None
     shared_artifacts: bool = False  # the local artifact folder is mounted at the same path on every worker
+    # On a cluster, a job reads its data in parts of about this many bytes (treadle/jobs/parts.py).
+    part_bytes: int = field(default_factory=lambda: int(os.environ.get("TREADLE_PART_BYTES") or 64 << 20))
     upload_dir: Path | None = None  # the console's CSV uploads; see effective_upload_dir
     max_upload_bytes: int = 1 << 30
     # docs/behaviour.md, "Request limits and timeouts"

@@ -17,7 +17,7 @@ from treadle.data.records import (DEFAULT_CHUNK_BYTES, MAX_REJECTIONS, ByteSourc
 from treadle.data.schema import DataSchema
 from treadle.data.statistics import StatisticsBuilder
 
-__all__ = ["IngestResult", "ingest", "TooManyRejections"]
+__all__ = ["IngestResult", "ParallelStatistics", "ingest", "TooManyRejections", "default_workers"]
 
 
 @dataclass
@@ -60,7 +60,7 @@ def _attribute_groups(chunk: RecordChunk, schema: DataSchema, workers: int) -> l
     return [frozenset(g) for g in groups if g]
 
 
-class _ParallelStatistics:
+class ParallelStatistics:
     """Statistics updated by worker threads, merged at the end.
 
     Numba kernels, Arrow and numpy release the GIL for most of an update, so
@@ -72,9 +72,11 @@ class _ParallelStatistics:
     at any time, which keeps memory bounded.
     """
 
-    def __init__(self, schema: DataSchema, workers: int):
+    def __init__(self, schema: DataSchema, workers: int, layout: dict | None = None):
+        """`layout`: the numeric bin layout to share, when another read's
+        first chunk fixed it (a part of a job on a cluster)."""
         self.schema = schema
-        self.first = StatisticsBuilder(schema)
+        self.first = StatisticsBuilder(schema, layout)
         self.workers = workers
         self.builders: list[StatisticsBuilder] = []
         self.by_attribute = False
@@ -132,6 +134,10 @@ class _ParallelStatistics:
         self.pools = []
 
 
+def default_workers() -> int:
+    return min(4, os.cpu_count() or 1)
+
+
 def ingest(
     sources: Iterable[ByteSource],
     schema: DataSchema,
@@ -155,7 +161,7 @@ def ingest(
                           chunk_bytes=chunk_bytes, max_rejections=max_rejections)
     stats = None
     if compute_statistics:
-        stats = _ParallelStatistics(schema, workers if workers is not None else min(4, os.cpu_count() or 1))
+        stats = ParallelStatistics(schema, workers if workers is not None else default_workers())
     try:
         for chunk in reader:
             if stats is not None:

@@ -194,20 +194,32 @@ def byte_source(file: DataFile, allowed) -> ByteSource:
     return ByteSource(file.name, _read(file.uri, allowed), file.size)
 
 
-def _read(uri: str, allowed) -> Iterator[bytes]:
+def _read(uri: str, allowed, start: int = 0) -> Iterator[bytes]:
     access = confinement(allowed)
     if uri.startswith("file://"):
         with open(local_path(uri, access), "rb") as handle:
+            handle.seek(start)
             while piece := handle.read(PIECE):
                 yield piece
         return
     check_s3(uri, access)
     bucket, key = _split_s3(uri)
     try:
-        body = s3_client().get_object(Bucket=bucket, Key=key)["Body"]
+        if start:
+            body = s3_client().get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-")["Body"]
+        else:
+            body = s3_client().get_object(Bucket=bucket, Key=key)["Body"]
         yield from body.iter_chunks(PIECE)
     except Exception as error:
         raise _s3_error(uri, error)
+
+
+def read_from(file: DataFile, allowed, start: int) -> Iterator[bytes]:
+    """A file's bytes from `start` to its end, in pieces: where a byte range
+    of it is read (treadle/jobs/parts.py)."""
+    if start >= file.size:
+        return iter(())
+    return _read(file.uri, allowed, start)
 
 
 def read_text(uri: str, allowed, limit: int = 1 << 20) -> str:

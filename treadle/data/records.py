@@ -54,6 +54,11 @@ class ByteSource:
     name: str
     chunks: Iterable[bytes]
     size: int | None = None
+    # A byte range of a file read on its own (treadle/jobs/parts.py): where
+    # its first byte lies among the datasource's bytes, which the split
+    # selects by, and whether a header may begin it (only a file's first range).
+    offset: int | None = None
+    header: bool = True
 
 
 def file_source(path: str, block_size: int = 1 << 20) -> ByteSource:
@@ -408,6 +413,11 @@ class RecordReader:
         self.accepted = 0
         self.bytes_read = 0
         self.files = 0
+        # Per source: its physical lines, and whether its header was still
+        # awaited at its end (a range of blank lines only). A file read in
+        # ranges numbers its lines from these.
+        self.lines: list[int] = []
+        self.header_left: list[bool] = []
         self._pending: list[tuple[int, str]] = []
         names = list(schema.names)
         self._names = names
@@ -421,6 +431,8 @@ class RecordReader:
         base = 0
         for index, source in enumerate(self.sources):
             self.files += 1
+            if source.offset is not None:
+                base = source.offset
             consumed = yield from self._read_file(source, index, base)
             base += consumed
 
@@ -428,7 +440,7 @@ class RecordReader:
 
     def _read_file(self, source: ByteSource, index: int, base: int):
         line_no = 0
-        header_pending = self.schema.contains_header
+        header_pending = self.schema.contains_header and source.header
         size = [0]
 
         def counted() -> Iterator[bytes]:
@@ -459,6 +471,8 @@ class RecordReader:
                 self.accepted += len(chunk)
                 yield chunk
         self.bytes_read = base + size[0]
+        self.lines.append(line_no)
+        self.header_left.append(header_pending)
         return size[0]
 
     def _reject(self, file: str, lines, reasons) -> None:

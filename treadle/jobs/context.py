@@ -48,6 +48,9 @@ class JobContext:
     master_key: MasterKey
     entity: Entity
     lines: list[str] = field(default_factory=list)
+    # On a Dask cluster, what runs the job's parts (treadle/jobs/parts.py); None in one process.
+    parts: object | None = None
+    _checked: tuple[float, bool] = (0.0, False)
 
     @property
     def account(self) -> str:
@@ -60,6 +63,16 @@ class JobContext:
     def log(self, message: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.lines.append(f"{stamp} {message}")
+
+    def cancelled(self, now: bool = False) -> bool:
+        """Whether this job's object was deleted, asked of the metadata at most
+        once a second (`now`: asked at once)."""
+        at, deleted = self._checked
+        if not deleted and (now or time.monotonic() - at >= 1.0):
+            found = self.entities.get(self.account, self.entity.kind, self.entity.entity_id)
+            deleted = found is None or found.status == "DELETED"
+            self._checked = (time.monotonic(), deleted)
+        return deleted
 
     def model(self, entity: Entity):
         """The trained model of an MLModel this job uses. One that cannot be

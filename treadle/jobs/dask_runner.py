@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..config import Settings
 from ..store.secrets import MASTER_KEY_ENV
+from .parts import DaskParts
 from .queue import JobRef
 from .runner import LocalJobRunner
 from .worker import run_job
@@ -73,8 +74,11 @@ def run_on_worker(settings: Settings, job: JobRef) -> str:
         raise ClusterMisconfigured(f"this Dask worker has no {MASTER_KEY_ENV}: start it with the server's master key")
     worker = get_worker()
     local = Path(worker.local_directory) / "treadle"
-    return run_job(dataclasses.replace(settings, data_dir=local), job,
-                   where=f"Dask worker {worker.name} ({worker.address})")
+    # The artifact folder stays the server's (mounted at the same path on
+    # every worker, --shared-artifacts), even where it is the data dir's default.
+    return run_job(dataclasses.replace(settings, data_dir=local, artifacts_url=settings.effective_artifacts_url), job,
+                   where=f"Dask worker {worker.name} ({worker.address})",
+                   parts=DaskParts(job.kind, job.entity_id, job.attempt))
 
 
 class DaskJobRunner(LocalJobRunner):

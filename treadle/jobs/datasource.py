@@ -6,15 +6,17 @@ import json
 import os
 
 from ..data import locations
-from ..data.ingest import ingest
+from ..data.ingest import IngestResult, ParallelStatistics, default_workers, ingest
 from ..data.locations import LocationError
 from ..data.rearrangement import RearrangementError, parse_rearrangement
 from ..data.records import RecordReader, TooManyRejections
 from ..data.schema import DataSchema, SchemaError, infer_schema, parse_schema
+from ..data.statistics import StatisticsBuilder
 from ..data.sql import QueryError, connection_url, run_query
 from ..store.databases import DatabaseRegistry
 from .context import JobContext, JobFailed, json_bytes
 from .outputs import claim_outputs
+from .parts import Part, PartRead, PartTask, log_parts, merge_reads, part_source, plan_parts, read_part, run_parts, stop_if_deleted
 
 SAMPLE_LINES = 1000
 SAMPLE_BYTES = 1 << 20
@@ -140,9 +142,13 @@ def run(ctx: JobContext) -> dict:
         raise JobFailed(f"DataRearrangement: {error}")
     total = sum(f.size for f in files)
     ctx.log(f"reading {len(files)} file(s), {total} bytes, from {location}")
+    parts = plan_parts(files, ctx.settings.part_bytes) if ctx.parts is not None else []
     try:
-        result = ingest([locations.byte_source(f, allowed) for f in files], schema, split,
-                        compute_statistics=bool(doc.get("ComputeStatistics")), total_size=total)
+        if len(parts) > 1:
+            result = _ingest_in_parts(ctx, parts, schema, split, bool(doc.get("ComputeStatistics")), total)
+        else:
+            result = ingest([locations.byte_source(f, allowed) for f in files], schema, split,
+                            compute_statistics=bool(doc.get("ComputeStatistics")), total_size=total)
     except TooManyRejections as error:
         raise JobFailed(error.message if hasattr(error, "message") else str(error))
     except LocationError as error:
@@ -167,3 +173,78 @@ def run(ctx: JobContext) -> dict:
         "_rejected": result.rejected,
     })
     return fields
+
+
+# -- on a cluster: the same read, in parts (docs/behaviour.md, "Cluster mode") ----------------
+
+def ingest_part(settings, task: PartTask) -> PartRead:
+    """One part of a datasource's read: its counts and its partial statistics,
+    built on the bin layout the whole read's first chunk fixed."""
+    stats = None
+    if task.extra["statistics"]:
+        stats = ParallelStatistics(task.schema, default_workers(), task.extra["layout"])
+    try:
+        read = read_part(settings, task, stats.update if stats is not None else (lambda chunk: None))
+        read.payload = stats.finish() if stats is not None else None
+    finally:
+        if stats is not None:
+            stats.close()
+    return read
+
+
+def _may_select(split, part: Part, total: int) -> bool:
+    """Whether the split can select a record of `part` (records begin in its byte range)."""
+    if split.selects_everything or split.strategy != "sequential":
+        return True
+    low, high = split.begin * total / 100 - 1, split.end * total / 100 + 1
+    first, last = part.base + part.start, part.base + part.end
+    if split.complement:
+        return first < low + 2 or last > high - 2
+    return first < high and last > low
+
+
+def first_layout(ctx: JobContext, parts: list[Part], schema: DataSchema, split, total: int) -> dict | None:
+    """The numeric bin layout of the read's first chunk of selected records,
+    which every part's statistics share so that they merge. The chunk is
+    read as one process would read it: from the first range the split can
+    select from, on through the datasource's end, stopping at that chunk."""
+    allowed = ctx.settings.confinement
+    start = next((part for part in parts if _may_select(split, part, total)), None)
+    if start is None:
+        return None
+    later = sorted({part.file_index: part.file for part in parts if part.file_index > start.file_index}.items())
+    sources = [part_source(start, allowed, to_end=True)] + [locations.byte_source(f, allowed) for _, f in later]
+    reader = RecordReader(sources, schema, split, total_size=total)
+    try:
+        for chunk in reader:
+            builder = StatisticsBuilder(schema)
+            builder.update(chunk)
+            return builder.layout
+    except TooManyRejections:
+        return None  # the parts find the rejections themselves
+    return None
+
+
+def _ingest_in_parts(ctx: JobContext, parts: list[Part], schema: DataSchema, split, statistics: bool,
+                     total: int) -> IngestResult:
+    layout = first_layout(ctx, parts, schema, split, total) if statistics else None
+    tasks = [PartTask(part, ctx.account, "DataSource", ctx.entity.entity_id, schema, split, total,
+                      extra={"statistics": statistics, "layout": layout}) for part in parts]
+    ctx.log(f"reading in {len(parts)} parts on the Dask cluster")
+    reads = list(run_parts(ctx, parts, ingest_part, tasks))
+    log_parts(ctx, parts, reads)
+    merged = merge_reads(parts, reads)
+    stop_if_deleted(ctx)
+    result = None
+    if statistics:
+        builder = StatisticsBuilder(schema, layout)
+        for read in reads:
+            builder.merge(read.payload)
+        result = builder.result()
+        result["records_processed"] = merged.selected
+        result["records_rejected"] = merged.rejected
+    return IngestResult(
+        records=merged.accepted, records_read=merged.records_read, selected=merged.selected,
+        rejected=merged.rejected, data_size_in_bytes=total, number_of_files=len({p.file_index for p in parts}),
+        statistics=result, warnings=merged.warnings,
+        rejections=[{"file": r.file, "line": r.line, "reason": r.reason} for r in merged.samples])

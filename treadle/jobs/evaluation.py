@@ -2,12 +2,16 @@
 compute the metric and the console's insights exactly."""
 from __future__ import annotations
 
+from ..data import locations
+from ..data.rearrangement import parse_rearrangement
 from ..data.records import TooManyRejections
 from ..data.schema import parse_schema
 from ..learning.model import DEFAULT_THRESHOLD
 from ..learning.targets import row_weights
 from .context import JobContext, JobFailed, json_bytes
+from .batch_prediction import part_model
 from .datasource import read_datasource
+from .parts import Part, PartRead, PartTask, log_parts, merge_reads, plan_parts, read_part, run_parts, stop_if_deleted
 
 
 def insights_key(account: str, evaluation_id: str) -> str:
@@ -70,26 +74,70 @@ def run(ctx: JobContext) -> dict:
     threshold = float(model_entity.document.get("ScoreThreshold", DEFAULT_THRESHOLD))
     evaluation = model.type.evaluation(model, threshold, ctx.scratch_root)
     pipeline = model.fitted_pipeline
+    files = locations.list_data_files(eval_ds.document["DataLocationS3"], ctx.settings.confinement)
+    parts = plan_parts(files, ctx.settings.part_bytes) if ctx.parts is not None else []
     try:
-        _, records = read_datasource(ctx, eval_ds, require_target=True)
-        for chunk in records:
-            scores = model.score_batch(pipeline.transform(chunk.table))
-            evaluation.update(scores, labels.y(chunk), row_weights(chunk, eval_schema))
+        if len(parts) > 1:
+            evaluated, rejected = _evaluate_in_parts(ctx, parts, eval_ds, model_entity, eval_schema, evaluation)
+        else:
+            _, records = read_datasource(ctx, eval_ds, require_target=True)
+            for chunk in records:
+                scores = model.score_batch(pipeline.transform(chunk.table))
+                evaluation.update(scores, labels.y(chunk), row_weights(chunk, eval_schema))
+            evaluated, rejected = records.accepted, records.rejections.count
     except TooManyRejections as error:
         evaluation.close()  # what it put on disk, if anything
         raise JobFailed(error.message)
     except BaseException:
         evaluation.close()
         raise
-    evaluated = records.accepted
     if evaluated == 0:
         raise JobFailed(f"The evaluation datasource {eval_ds.entity_id} has no records with a valid target")
     value, details = evaluation.finish()
-    insights: dict = {"model_type": model.type.name, "records": evaluated, "rejected": records.rejections.count,
+    insights: dict = {"model_type": model.type.name, "records": evaluated, "rejected": rejected,
                       **details, "metric": value}
     insights["alerts"] = _alerts(train_ds, eval_ds, ctx.statistics(train_ds), ctx.statistics(eval_ds), evaluated,
-                                 records.rejections.count)
+                                 rejected)
     ctx.artifacts.put(insights_key(ctx.account, doc["EvaluationId"]), json_bytes(insights))
-    ctx.log(f"evaluated {evaluated} records ({records.rejections.count} rejected); metric {value}")
+    ctx.log(f"evaluated {evaluated} records ({rejected} rejected); metric {value}")
     return {"PerformanceMetrics": model.type.performance_metrics(value),
             "_insights": insights_key(ctx.account, doc["EvaluationId"])}
+
+
+# -- on a cluster: scored in parts (docs/behaviour.md, "Cluster mode") -----------------------
+
+def score_part(settings, task: PartTask) -> PartRead:
+    """One part's scores, labels and weights, chunk by chunk: the job adds
+    them to its one metric accumulator in part order, so the metrics are
+    those of one read (BinaryAUC and the confusion counts exactly; see
+    docs/behaviour.md, "Cluster mode", for RMSE's sums)."""
+    model = part_model(settings, task.extra["model"])
+    labels = model.type.targets(task.schema, model.labels)
+    pipeline = model.fitted_pipeline
+    batches = []
+
+    def on_chunk(chunk) -> None:
+        batches.append((model.score_batch(pipeline.transform(chunk.table)), labels.y(chunk),
+                        row_weights(chunk, task.schema)))
+
+    read = read_part(settings, task, on_chunk)
+    read.payload = batches
+    return read
+
+
+def _evaluate_in_parts(ctx: JobContext, parts: list[Part], eval_ds, model_entity, schema, evaluation) -> tuple[int, int]:
+    split = parse_rearrangement(eval_ds.document.get("DataRearrangement"))
+    total = sum({p.file_index: p.file.size for p in parts}.values())
+    tasks = [PartTask(part, ctx.account, "Evaluation", ctx.entity.entity_id, schema, split, total,
+                      require_target=True, extra={"model": model_entity}) for part in parts]
+    ctx.log(f"scoring in {len(parts)} parts on the Dask cluster")
+    reads = []
+    for read in run_parts(ctx, parts, score_part, tasks):
+        for batch in read.payload:
+            evaluation.update(*batch)
+        read.payload = None
+        reads.append(read)
+    log_parts(ctx, parts, reads)
+    merged = merge_reads(parts, reads)
+    stop_if_deleted(ctx)
+    return merged.accepted, merged.rejected

@@ -32,18 +32,23 @@ def _stores(database_url: str, artifacts_url: str, data_dir):
     return EntityStore(engine), open_artifacts(artifacts_url), MasterKey.load(data_dir)
 
 
+def stores_for(settings: Settings) -> tuple[EntityStore, ArtifactStore, MasterKey]:
+    """This process's metadata and artifact stores and master key."""
+    return _stores(settings.effective_database_url, settings.effective_artifacts_url, settings.data_dir)
+
+
 def run_job(settings: Settings, job: JobRef, stores: tuple[EntityStore, ArtifactStore, MasterKey] | None = None,
-            where: str | None = None) -> str:
+            where: str | None = None, parts=None) -> str:
     """`stores`: the metadata and artifact stores and master key to use; by
     default the process's own, opened from `settings`. `where`: what runs
-    the job (a Dask worker), for its log."""
-    entities, artifacts, master_key = stores or _stores(
-        settings.effective_database_url, settings.effective_artifacts_url, settings.data_dir)
+    the job (a Dask worker), for its log. `parts`: what runs the job's
+    parts on a cluster (`parts.DaskParts`); without it the job reads in one piece."""
+    entities, artifacts, master_key = stores or stores_for(settings)
     entity = entities.get(job.account, job.kind, job.entity_id)
     if entity is None:
         JobQueue(entities).finish(job.pk)
         return "gone"
-    ctx = JobContext(settings, entities, artifacts, master_key, entity)
+    ctx = JobContext(settings, entities, artifacts, master_key, entity, parts=parts)
     ctx.log(f"{job.kind} {job.entity_id}: job started (attempt {job.attempt})" + (f" on {where}" if where else ""))
     cpu_started = time.process_time()
     fields: dict = {}

@@ -8,7 +8,11 @@ two-worker Dask cluster, in one run (bench/README.md, "Cluster scaling").
 Each configuration is a real `treadle serve` (--auth none on loopback) on a
 PostgreSQL metadata database created for the run; the clusters are started
 with the `dask` command (`--nthreads 1`) and share the server's local
-artifact folder (`--shared-artifacts`). Data is generated once with a fixed
+artifact folder (`--shared-artifacts`). Each Dask worker, and the local
+runner's server with its job processes, is pinned to a core of its own
+(`taskset`), standing for a one-core machine: on a 2-core machine that is
+the only way to compare two workers with one, since a single process
+already uses both cores. The scheduler is not pinned. Data is generated once with a fixed
 seed into --dir and read as file://. Times are each object's
 FinishedAt - StartedAt as the API reports it.
 """
@@ -76,6 +80,12 @@ def generate(path: Path, rows: int, seed: int = 7) -> None:
     tmp.rename(path)
 
 
+def pinned(core: int) -> list[str]:
+    """The command prefix that runs a process on one core (the machine's cores in turn)."""
+    cores = sorted(os.sched_getaffinity(0))
+    return ["taskset", "-c", str(cores[core % len(cores)])] if shutil.which("taskset") else []
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -119,7 +129,7 @@ class Setup:
             self._start("scheduler", ["dask", "scheduler", "--host", "127.0.0.1", "--port", str(scheduler),
                                       "--dashboard-address", f"127.0.0.1:{free_port()}"])
             for k in range(workers):
-                self._start(f"w{k + 1}", ["dask", "worker", f"tcp://127.0.0.1:{scheduler}", "--name", f"w{k + 1}",
+                self._start(f"w{k + 1}", [*pinned(k), "dask", "worker", f"tcp://127.0.0.1:{scheduler}", "--name", f"w{k + 1}",
                                           "--nthreads", "1", "--no-nanny",
                                           "--local-directory", str(self.folder / f"w{k + 1}")])
             from distributed import Client
@@ -130,7 +140,9 @@ class Setup:
                      "--part-bytes", str(part_bytes)]
         else:
             extra = ["--jobs", "1"]
-        self._start("server", [sys.executable, "-m", "treadle", "serve", "--auth", "none", "--port", str(self.port),
+        # The local runner's jobs run in the server's worker processes, which
+        # inherit its core; a cluster's server only waits on the cluster.
+        self._start("server", [*(pinned(0) if not workers else []), sys.executable, "-m", "treadle", "serve", "--auth", "none", "--port", str(self.port),
                                "--data-dir", str(self.folder / "data"), "--database-url", url,
                                "--allow-local-path", str(data.parent), *extra])
         wait_port(self.port, self.processes[-1])

@@ -135,7 +135,13 @@ class ParallelStatistics:
 
 
 def default_workers() -> int:
-    return min(4, os.cpu_count() or 1)
+    """Statistics threads: the cores this process may run on (a container's
+    or a pinned process's share, not the machine's), at most four."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # platforms without CPU affinity
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
 
 
 def ingest(

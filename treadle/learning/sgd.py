@@ -1,4 +1,5 @@
-"""Linear learners trained by streaming SGD (spec section 4).
+"""Linear learners trained by streaming SGD, then refined to the regularised
+optimum (docs/behaviour.md, "Training: convergence").
 
 BINARY = logistic regression on labels 0/1, MULTICLASS = multinomial
 logistic regression on labels 0..K-1, REGRESSION = squared loss.
@@ -14,10 +15,10 @@ Use (the caller owns the data and the passes)::
     result = trainer.finish()                 # -> TrainedLinear, for model.build_model
 
 What the caller must do
-    * Shuffle.  SGD assumes records arrive in random order; sorted data (all
-      positives first) trains badly.  Shuffle once before training when
-      ``sgd.shuffleType=auto`` and present the *same* order in every pass:
-      the holdout below is chosen by position within a pass.
+    * Present the *same* order in every pass (shuffled once when
+      ``sgd.shuffleType=auto``): the holdout below is chosen by position
+      within a pass.  Ordered data is fine: the refinement below does not
+      depend on the order.
     * Pass batches of any size; nothing is kept between calls except the
       weights, so data larger than memory trains.
 
@@ -60,6 +61,19 @@ seen in the first pass are averaged, which with the same records every pass
 is all of them.  Not with L1: its point is exact zeros, which an average of
 iterates would blur, so an L1 model is the last iterate.
 
+Refinement: SGD with AdaGrad's shrinking steps keeps a bias towards the
+last records of a pass, which averaging does not remove on time-ordered
+data.  So SGD gets at most ``SGDConfig.sgd_passes`` (about half of
+``max_passes`` from four on) and the passes left evaluate the exact
+regularised objective's loss, gradient and diagonal curvature of the kept
+learner at one point per pass (``Refiner``: L-BFGS, OWL-QN with L1).  The
+first such pass measures the SGD model's estimated gap to the optimum and
+stops when it is below ``SKIP_TOLERANCE``; the holdout rows are only scored,
+and the evaluated point with the lowest holdout loss is the model.
+
+Data-parallel passes: ``contribution`` and ``combine`` (docs/behaviour.md,
+"Training: shards").
+
 Regularisation per record of weight c: ``c * (l1 * |w| + l2/2 * w**2)``,
 applied as a proximal step after each gradient step, lazily for columns not
 in the record.  The bias is not regularised.  L1 yields exact zeros.
@@ -93,7 +107,8 @@ SNAPSHOTS = 32  # weight snapshots averaged per pass
 KEEP_AFTER_FIRST_PASS = 2
 REFINE_PAIRS = 5  # L-BFGS memory of the refinement
 REFINE_TOLERANCE = 1e-6  # estimated gap to the optimum, relative to the objective, that ends refinement
-SKIP_TOLERANCE = 1e-4  # the same estimate at the SGD model below which refinement is not started
+SKIP_TOLERANCE = 2e-4  # the same estimate at the SGD model below which refinement is not started
+PATIENCE = 2  # accepted refinement steps in a row that may fail to improve the holdout loss
 ARMIJO = 1e-4  # sufficient decrease of a refinement step
 
 
@@ -242,9 +257,12 @@ class Refiner:
     unregularised: SGD's per-record penalty summed over the records.
     """
 
-    def __init__(self, loss: int, x: np.ndarray, l1: float, l2: float):
-        self.loss, self.l1, self.l2 = loss, l1, l2
+    def __init__(self, loss: int, x: np.ndarray, l1: float, l2: float, period: int):
+        self.loss, self.l1, self.l2, self.period = loss, l1, l2, period
         self.x = x  # the accepted point
+        self.kept = x  # the evaluated point with the lowest holdout loss: the model
+        self.kept_loss = math.inf
+        self.worse = 0  # accepted steps since the holdout loss last improved
         self.point = x  # where this pass evaluates
         self.f = math.nan
         self.g = self.pg = self.h = None  # smooth gradient, pseudo-gradient, diagonal curvature at x
@@ -260,14 +278,15 @@ class Refiner:
     def reset_pass(self) -> None:
         self.grad = np.zeros_like(self.x)
         self.curv = np.zeros_like(self.x)
-        self.sums = np.zeros(3)
+        self.sums = np.zeros(6)  # training rows' [loss, weight, rows], then the holdout's
         self.hist = np.zeros((2, KN.N_BINS)) if self.loss == KN.LOGISTIC else np.zeros((2, 1))
         self.correct = np.zeros(1)
 
-    def run(self, batch: CsrBatch, y, rw, r0: int, r1: int, mask: int) -> None:
+    def run(self, batch: CsrBatch, y, rw, r0: int, r1: int, mask: int, pos: int) -> None:
         K = self.x.shape[1]
         KN.gradient(batch.indptr, batch.indices, batch.data, r0, r1, y, rw, self.point, self.loss, mask,
-                    self.grad, self.curv, self.sums, self.hist, self.correct, np.zeros(K), np.zeros(K))
+                    self.period, pos, self.grad, self.curv, self.sums, self.hist, self.correct,
+                    np.zeros(K), np.zeros(K))
 
     # -------------------------------------------------------------- steps
     def _objective(self, P: np.ndarray, C: float) -> tuple[float, np.ndarray]:
@@ -327,6 +346,10 @@ class Refiner:
         P = self.point
         f, g = self._objective(P, C)
         self.evaluated_f = f
+        held = self.sums[3] / self.sums[4] if self.sums[4] > 0 else f / C
+        improved = held < self.kept_loss
+        if improved:
+            self.kept, self.kept_loss = P, held
         scale = max(abs(f), 1e-12 * C)
         first = self.g is None
         if not first:
@@ -349,6 +372,7 @@ class Refiner:
             if sy > 1e-12 * float(np.dot(yv.ravel(), yv.ravel())):
                 self.pairs = (self.pairs + [(s.astype(np.float32), yv.astype(np.float32), 1.0 / sy)])[-REFINE_PAIRS:]
             decrease = self.f - f
+            self.worse = 0 if improved else self.worse + 1
         self.x, self.f, self.g = P, f, g.copy()
         self.pg = self._pseudo(self.x, self.g, C)
         self.h = np.maximum(self.curv + C * self.l2, 1e-8 * C)
@@ -356,7 +380,8 @@ class Refiner:
         gap = self._gap() / scale
         if first:
             self.first_gap = gap
-        if gap <= (SKIP_TOLERANCE if first else REFINE_TOLERANCE) or (not first and decrease <= REFINE_TOLERANCE * scale / 10):
+        if (gap <= (SKIP_TOLERANCE if first else REFINE_TOLERANCE) or self.worse >= PATIENCE
+                or (not first and decrease <= REFINE_TOLERANCE * scale / 10)):
             self.done = True
             return False
         self._direction()
@@ -474,7 +499,7 @@ class SGDTrainer:
         if self.refiner is not None:
             if self.loss == KN.SOFTMAX and n and int(np.max(y)) >= self.k:
                 raise ValueError("a class first seen after the SGD passes")
-            self.refiner.run(batch, self._targets(y, rw), rw, 0, n, self.mask)
+            self.refiner.run(batch, self._targets(y, rw), rw, 0, n, self.mask, self.pos)
             self.records += n
             self.pos += n
             return
@@ -653,7 +678,7 @@ class SGDTrainer:
         x[:-1] = W
         x[-1] = bias
         self.sgd_best = best
-        self.refiner = Refiner(self.loss, x, self.config.l1, self.config.l2)
+        self.refiner = Refiner(self.loss, x, self.config.l1, self.config.l2, self.period)
         self.S = self.A = self.average_of_last_pass = None
         self.last = np.zeros(1)
 
@@ -663,12 +688,14 @@ class SGDTrainer:
         m = LearnerMetrics(int(self.learner_ids[self.sgd_best]), float(self.rates[self.sgd_best]), self.records,
                            weight, float(r.sums[0] / weight * self._loss_scale) if weight > 0 else math.nan,
                            params=int(np.count_nonzero(evaluated[:-1])), features=self.feature_counts())
+        if r.sums[4] > 0:
+            m.holdout_loss = float(r.sums[3] / r.sums[4] * self._loss_scale)
         self._performance(m, r.hist, float(r.correct[0]), weight)
         more = r.end_pass()
         self.passes += 1
         more = more and self.passes < self.config.max_passes
         objective = r.evaluated_f / weight if weight > 0 else None
-        self.pass_reports.append(PassReport(self.passes, rows, 0, [m], 0, not more and r.done, objective))
+        self.pass_reports.append(PassReport(self.passes, rows, int(r.sums[5]), [m], 0, not more and r.done, objective))
         r.reset_pass()
         self.pos = 0
         return more
@@ -684,8 +711,8 @@ class SGDTrainer:
         self.stopped = True
         best = self.best_learner
         if self.refiner is not None:
-            W = self.refiner.x[:-1].astype(np.float32)
-            bias = self.refiner.x[-1].copy()
+            W = self.refiner.kept[:-1].astype(np.float32)
+            bias = self.refiner.kept[-1].copy()
             averaged, refined, rate = self.averaged, self.refiner.evaluations, float(self.rates[self.sgd_best])
         else:
             W, bias, averaged = self._sgd_model(best)

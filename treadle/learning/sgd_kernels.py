@@ -182,20 +182,24 @@ def train(indptr, indices, data, r0, r1, y, rw, S, B, rates, loss, l1, l2, last,
 
 
 @njit(nogil=True, cache=True)
-def gradient(indptr, indices, data, r0, r1, y, rw, W, loss, mask, grad, curv, sums, hist, correct, z, g):
+def gradient(indptr, indices, data, r0, r1, y, rw, W, loss, mask, period, pos0, grad, curv, sums, hist, correct, z, g):
     """Loss, gradient and diagonal curvature of rows r0..r1 at weights W.
 
     W: (n_cols + 1, K) float64, the last row the bias; grad, curv: the same
     shape, += the weighted loss gradient and the diagonal of its Gauss-Newton
     curvature (the preconditioner of ``sgd.Refiner``); sums: [weighted loss,
-    weight, rows]; hist, correct as one learner's in ``train``.  Additive
-    over rows, so shards' results sum to the whole data's.
+    weight, rows] of the training rows then the same of the holdout rows
+    (every ``period``-th row of the pass, as in ``train``: only scored);
+    hist, correct as one learner's in ``train``.  Additive over rows, so
+    shards' results sum to the whole data's.
     """
     K = W.shape[1]
     bias = W.shape[0] - 1
     for i in range(r0, r1):
         c = rw[i]
-        sums[2] += 1.0
+        held = period > 0 and (pos0 + i - r0) % period == period - 1
+        o = 3 if held else 0
+        sums[o + 2] += 1.0
         if c <= 0.0:
             continue
         a = indptr[i]
@@ -208,8 +212,10 @@ def gradient(indptr, indices, data, r0, r1, y, rw, W, loss, mask, grad, curv, su
             for k in range(K):
                 z[k] += W[j, k] * x
         yi = y[i]
-        sums[0] += c * _loss_grad(loss, z, yi, g)
-        sums[1] += c
+        sums[o] += c * _loss_grad(loss, z, yi, g)
+        sums[o + 1] += c
+        if held:
+            continue
         _score(loss, z, yi, g, c, hist, correct)
         for k in range(K):
             if loss == SQUARED:

@@ -91,3 +91,44 @@ def margins(trained, X):
     S = X.to_scipy()
     S = sp.csr_matrix((S.data, S.indices & (W.shape[0] - 1), S.indptr), shape=(S.shape[0], W.shape[0]))
     return S @ W.astype(np.float64) + trained.bias
+
+
+def drifting(n, seed, task="binary", numeric=12, levels=20, classes=10):
+    """Records sorted by time, like a marketing campaign's: ``numeric``
+    standardised columns whose means move from -1 to 1 over the rows, three
+    slow 'economic' indicators that are smooth functions of the time and
+    carry much of the target, a one-hot categorical column whose level
+    frequencies shift with the time, and an intercept that drifts.
+    Returns (CsrBatch, y)."""
+    rng = np.random.default_rng(seed)
+    time = np.arange(n) / n
+    x = rng.normal(size=(n, numeric)) + np.outer(2 * time - 1, np.linspace(-1, 1, numeric))
+    econ = np.stack([np.sin(6 * time), np.cos(4 * time), 2 * time - 1], 1) + rng.normal(0, 0.05, (n, 3))
+    p_level = np.exp(np.outer(2 * time - 1, np.linspace(-1.5, 1.5, levels)))
+    level = (p_level.cumsum(1) / p_level.sum(1, keepdims=True) > rng.random((n, 1))).argmax(1)
+    coef = np.random.default_rng(1000).normal(0, 0.5, numeric)
+    effect = np.random.default_rng(2000).normal(0, 0.8, levels)
+    z = x @ coef + econ @ np.array([1.5, -1.0, 1.2]) + effect[level] + 0.8 * time - 1.0
+    if task == "binary":
+        y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(np.float64)
+    elif task == "regression":
+        y = 50.0 + 20.0 * z + rng.normal(0, 15.0, n)
+    else:
+        w = np.random.default_rng(3000).normal(size=(classes, 2))
+        logits = np.outer(z, w[:, 0]) + np.outer(x[:, 0], w[:, 1])
+        p = np.exp(logits - logits.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        y = (p.cumsum(1) > rng.random((n, 1))).argmax(1)
+    dense = numeric + 3
+    indices = np.concatenate([np.tile(np.arange(dense), (n, 1)), (dense + level)[:, None]], 1)
+    data = np.concatenate([x, econ, np.ones((n, 1))], 1)
+    width = dense + 1
+    X = CsrBatch(np.arange(0, n * width + 1, width, dtype=np.int64), indices.ravel().astype(np.int32),
+                 data.ravel().astype(np.float32), 1 << 8)
+    return X, y
+
+
+def rows(X: CsrBatch, a, b):
+    """Rows a..b of X."""
+    p0, p1 = X.indptr[a], X.indptr[b]
+    return CsrBatch(X.indptr[a:b + 1] - p0, X.indices[p0:p1], X.data[p0:p1], X.n_features)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -20,8 +21,10 @@ from ..data.records import RecordChunk
 from ..data.schema import BINARY, CATEGORICAL, NUMERIC, DataSchema
 from .metrics import BASELINE_AUC, BinaryScores, ConfusionMatrix, RegressionErrors, baseline_macro_f1
 from .numfmt import java_double, prediction_strings
-from .sgd import LearnerMetrics
 from .targets import TargetClasses, TargetValues
+
+if TYPE_CHECKING:  # sgd reads the model types
+    from .sgd import LearnerMetrics
 
 INSIGHT_POINTS = 1000  # ROC points and threshold table an evaluation keeps for the console
 
@@ -56,6 +59,11 @@ class ModelType:
     objective: str  # what the training log's convergence line measures
     metric: str  # the evaluation's PerformanceMetrics property
     has_threshold: bool = False  # whether a ScoreThreshold makes its answers
+    loss: str = "logistic"  # the learner's per-record loss (sgd_kernels.LOSSES)
+
+    def outputs(self, classes: int) -> int:
+        """The learner's outputs (margins per record), given the classes seen so far."""
+        return 1
 
     def check_target(self, schema: DataSchema, error=ValueError) -> None:
         """That the schema's target suits this type; `error` is raised when not."""
@@ -178,6 +186,9 @@ class Multiclass(ModelType):
 
     def target_levels(self, classes: int) -> int:
         return max(classes, 2)
+
+    def outputs(self, classes: int) -> int:
+        return classes
 
     def model_labels(self, outputs: int, labels: list[str] | None) -> list[str]:
         labels = list(labels or [])
@@ -317,6 +328,7 @@ MODEL_TYPES: dict[str, ModelType] = {t.name: t for t in (
     Binary("BINARY", (BINARY,), likelihood="logreg", objective="negative-log-likelihood", metric="BinaryAUC",
            has_threshold=True),
     Multiclass("MULTICLASS", (CATEGORICAL, BINARY), likelihood="multinomial-logreg",
-               objective="negative-log-likelihood", metric="MulticlassAvgFScore"),
-    Regression("REGRESSION", (NUMERIC,), likelihood="linreg", objective="squared-error", metric="RegressionRMSE"),
+               objective="negative-log-likelihood", metric="MulticlassAvgFScore", loss="softmax"),
+    Regression("REGRESSION", (NUMERIC,), likelihood="linreg", objective="squared-error", metric="RegressionRMSE",
+               loss="squared"),
 )}

@@ -1,4 +1,5 @@
-"""Linear learners trained by streaming SGD (spec section 4).
+"""Linear learners trained by streaming SGD, then refined to the regularised
+optimum (docs/behaviour.md, "Training: convergence").
 
 BINARY = logistic regression on labels 0/1, MULTICLASS = multinomial
 logistic regression on labels 0..K-1, REGRESSION = squared loss.
@@ -14,10 +15,10 @@ Use (the caller owns the data and the passes)::
     result = trainer.finish()                 # -> TrainedLinear, for model.build_model
 
 What the caller must do
-    * Shuffle.  SGD assumes records arrive in random order; sorted data (all
-      positives first) trains badly.  Shuffle once before training when
-      ``sgd.shuffleType=auto`` and present the *same* order in every pass:
-      the holdout below is chosen by position within a pass.
+    * Present the *same* order in every pass (shuffled once when
+      ``sgd.shuffleType=auto``): the holdout below is chosen by position
+      within a pass.  Ordered data is fine: the refinement below does not
+      depend on the order.
     * Pass batches of any size; nothing is kept between calls except the
       weights, so data larger than memory trains.
 
@@ -60,6 +61,19 @@ seen in the first pass are averaged, which with the same records every pass
 is all of them.  Not with L1: its point is exact zeros, which an average of
 iterates would blur, so an L1 model is the last iterate.
 
+Refinement: SGD with AdaGrad's shrinking steps keeps a bias towards the
+last records of a pass, which averaging does not remove on time-ordered
+data.  So SGD gets at most ``SGDConfig.sgd_passes`` (about half of
+``max_passes`` from four on) and the passes left evaluate the exact
+regularised objective's loss, gradient and diagonal curvature of the kept
+learner at one point per pass (``Refiner``: L-BFGS, OWL-QN with L1).  The
+first such pass measures the SGD model's estimated gap to the optimum and
+stops when it is below ``SKIP_TOLERANCE``; the holdout rows are only scored,
+and the evaluated point with the lowest holdout loss is the model.
+
+Data-parallel passes: ``contribution`` and ``combine`` (docs/behaviour.md,
+"Training: shards").
+
 Regularisation per record of weight c: ``c * (l1 * |w| + l2/2 * w**2)``,
 applied as a proximal step after each gradient step, lazily for columns not
 in the record.  The bias is not regularised.  L1 yields exact zeros.
@@ -77,18 +91,25 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
 from . import sgd_kernels as KN
 from .features import CsrBatch
+from .model_types import MODEL_TYPES as _TYPES
+from .targets import MAX_CLASSES
 
-MODEL_TYPES = ("BINARY", "MULTICLASS", "REGRESSION")
+MODEL_TYPES = tuple(_TYPES)
 DEFAULT_RATES = (0.03, 0.1, 0.3, 1.0, 3.0)
-MAX_CLASSES = 100
 FIRST_CHECKPOINT = 64
 SNAPSHOTS = 32  # weight snapshots averaged per pass
 KEEP_AFTER_FIRST_PASS = 2
+REFINE_PAIRS = 5  # L-BFGS memory of the refinement
+REFINE_TOLERANCE = 1e-6  # estimated gap to the optimum, relative to the objective, that ends refinement
+SKIP_TOLERANCE = 2e-4  # the same estimate at the SGD model below which refinement is not started
+PATIENCE = 2  # accepted refinement steps in a row that may fail to improve the holdout loss
+ARMIJO = 1e-4  # sufficient decrease of a refinement step
 
 
 @dataclass(frozen=True)
@@ -105,12 +126,21 @@ class SGDConfig:
     target_mean: float | None = None  # regression
     target_std: float | None = None
     average: bool = True  # tail-average the weights over the last pass (not with L1)
+    refine: bool = True  # full-gradient refinement after the SGD passes
 
     def __post_init__(self) -> None:
         if self.model_type not in MODEL_TYPES:
             raise ValueError(f"model_type must be one of {MODEL_TYPES}")
         if self.l1 < 0 or self.l2 < 0 or not self.learning_rates or self.max_passes < 1:
             raise ValueError("invalid SGD configuration")
+
+    @property
+    def sgd_passes(self) -> int:
+        """Passes SGD may use: at least two of every four are left to the
+        refinement once there are four (docs/behaviour.md, "Training: convergence")."""
+        if not self.refine or self.max_passes < 4:
+            return self.max_passes
+        return self.max_passes - max(2, self.max_passes // 2)
 
 
 @dataclass
@@ -154,6 +184,7 @@ class PassReport:
     learners: list[LearnerMetrics]
     best: int  # position in ``learners``
     converged: bool
+    objective: float | None = None  # refinement passes: the regularised objective per unit of weight
 
 
 @dataclass
@@ -170,32 +201,213 @@ class TrainedLinear:
     rate: float
     passes: int
     records: int  # training records x passes (holdout included)
-    averaged: int = 0  # weight snapshots averaged into the model (0: the last iterate)
+    averaged: int = 0  # weight snapshots averaged into the SGD model (0: the last iterate)
+    refined: int = 0  # full-gradient passes after the SGD passes
     column_ids: np.ndarray | None = None  # weights row i is column column_ids[i] (set by columns.ColumnMap)
     checkpoints: list[list[LearnerMetrics]] = field(default_factory=list)
     pass_reports: list[PassReport] = field(default_factory=list)
 
 
-def _choose_bits(n_features: int, learners: int, k: int, budget: int, regularised: bool) -> int:
+@dataclass
+class PassContribution:
+    """What one shard's pass adds to the model (``SGDTrainer.contribution``).
+
+    ``mean`` arrays are averaged over the shards (SGD weights: parameter
+    averaging), ``sums`` are added (metrics, and the refinement's loss,
+    gradient and curvature, which add exactly)."""
+
+    refining: bool
+    classes: int
+    records: int  # rows of this pass on the shard
+    mean: dict[str, np.ndarray]
+    sums: dict[str, np.ndarray]
+    target: tuple[float | None, float | None] = (None, None)
+
+
+def _choose_bits(n_features: int, learners: int, k: int, budget: int, regularised: bool, refine: bool) -> int:
     bits = max(int(n_features - 1).bit_length(), 1)
     while bits > 10:
         per_col = learners * (k + 1) * 4 + 5 + (12 if regularised else 0)  # + xsq, seen
+        if refine:  # the refinement's state replaces the SGD state (Refiner)
+            per_col = max(per_col, k * (6 * 8 + 2 * REFINE_PAIRS * 4) + 4)
         if (1 << bits) * per_col <= budget:
             break
         bits -= 1
     return bits
 
 
+def _widen(a: np.ndarray, old: int, new: int, accumulator: bool) -> np.ndarray:
+    """``a`` with its last axis grown from ``old`` to ``new`` classes (zero
+    weights); with ``accumulator`` the slot after the classes moves along."""
+    out = np.zeros(a.shape[:-1] + (new + accumulator,), dtype=a.dtype)
+    out[..., :old] = a[..., :old]
+    if accumulator:
+        out[..., new] = a[..., old]
+    return out
+
+
+class Refiner:
+    """Full-gradient refinement of one learner: L-BFGS, or OWL-QN with L1,
+    preconditioned by the diagonal curvature; one evaluation per pass
+    (docs/behaviour.md, "Training: convergence").
+
+    The point is a (n_cols + 1, K) float64 table whose last row is the bias.
+    Objective, over every record (holdout included) with total weight C:
+    ``sum_i c_i * loss_i + C * (l1 * |w|_1 + l2/2 * |w|^2)``, bias
+    unregularised: SGD's per-record penalty summed over the records.
+    """
+
+    def __init__(self, loss: int, x: np.ndarray, l1: float, l2: float, period: int):
+        self.loss, self.l1, self.l2, self.period = loss, l1, l2, period
+        self.x = x  # the accepted point
+        self.kept = x  # the evaluated point with the lowest holdout loss: the model
+        self.kept_loss = math.inf
+        self.worse = 0  # accepted steps since the holdout loss last improved
+        self.point = x  # where this pass evaluates
+        self.f = math.nan
+        self.g = self.pg = self.h = None  # smooth gradient, pseudo-gradient, diagonal curvature at x
+        self.d = None
+        self.t = 0.0
+        self.pairs: list[tuple[np.ndarray, np.ndarray, float]] = []
+        self.evaluations = 0
+        self.first_gap = math.nan  # estimated relative gap at the SGD model
+        self.evaluated_f = math.nan  # the objective at the last pass's point
+        self.done = False
+        self.reset_pass()
+
+    def reset_pass(self) -> None:
+        self.grad = np.zeros_like(self.x)
+        self.curv = np.zeros_like(self.x)
+        self.sums = np.zeros(6)  # training rows' [loss, weight, rows], then the holdout's
+        self.hist = np.zeros((2, KN.N_BINS)) if self.loss == KN.LOGISTIC else np.zeros((2, 1))
+        self.correct = np.zeros(1)
+
+    def run(self, batch: CsrBatch, y, rw, r0: int, r1: int, mask: int, pos: int) -> None:
+        K = self.x.shape[1]
+        KN.gradient(batch.indptr, batch.indices, batch.data, r0, r1, y, rw, self.point, self.loss, mask,
+                    self.period, pos, self.grad, self.curv, self.sums, self.hist, self.correct,
+                    np.zeros(K), np.zeros(K))
+
+    # -------------------------------------------------------------- steps
+    def _objective(self, P: np.ndarray, C: float) -> tuple[float, np.ndarray]:
+        w = P[:-1]
+        f = self.sums[0] + C * (self.l1 * np.abs(w).sum() + 0.5 * self.l2 * np.dot(w.ravel(), w.ravel()))
+        g = self.grad
+        if self.l2 > 0:
+            g[:-1] += (C * self.l2) * w
+        return float(f), g
+
+    def _pseudo(self, x: np.ndarray, g: np.ndarray, C: float) -> np.ndarray:
+        """The objective's steepest-descent (negated) direction: the gradient,
+        or with L1 its minimum-norm subgradient (OWL-QN's pseudo-gradient)."""
+        if self.l1 == 0:
+            return g
+        lam = C * self.l1
+        pg = g.copy()
+        w, gw = x[:-1], g[:-1]
+        pg[:-1] = np.where(w > 0, gw + lam, np.where(w < 0, gw - lam,
+                           np.where(gw + lam < 0, gw + lam, np.where(gw - lam > 0, gw - lam, 0.0))))
+        return pg
+
+    def _direction(self) -> None:
+        q = -self.pg
+        alphas = []
+        for s, yv, rho in reversed(self.pairs):
+            a = rho * np.dot(s.ravel(), q.ravel())
+            q -= a * yv
+            alphas.append(a)
+        q /= self.h
+        for (s, yv, rho), a in zip(self.pairs, reversed(alphas)):
+            q += (a - rho * np.dot(yv.ravel(), q.ravel())) * s
+        if self.l1 > 0:  # OWL-QN keeps to the pseudo-gradient's orthant
+            q[:-1][q[:-1] * self.pg[:-1] >= 0] = 0.0
+        self.d = q
+        self.t = 1.0
+
+    def _trial(self) -> np.ndarray:
+        P = self.x + self.t * self.d
+        if self.l1 > 0:  # no weight crosses zero within a step (OWL-QN's projection)
+            w, x = P[:-1], self.x[:-1]
+            orthant = np.where(x != 0, np.sign(x), -np.sign(self.pg[:-1]))
+            w[np.sign(w) != orthant] = 0.0
+        return P
+
+    def _gap(self) -> float:
+        """Estimated objective above the optimum: the diagonal Newton decrement."""
+        return 0.5 * float(np.sum(self.pg * self.pg / self.h))
+
+    def end_pass(self) -> bool:
+        """Take this pass's evaluation; True while another is wanted."""
+        C = float(self.sums[1])
+        self.evaluations += 1
+        if C <= 0:
+            self.done = True
+            return False
+        P = self.point
+        f, g = self._objective(P, C)
+        self.evaluated_f = f
+        held = self.sums[3] / self.sums[4] if self.sums[4] > 0 else f / C
+        improved = held < self.kept_loss
+        if improved:
+            self.kept, self.kept_loss = P, held
+        scale = max(abs(f), 1e-12 * C)
+        first = self.g is None
+        if not first:
+            pg_step = float(np.dot(self.pg.ravel(), (P - self.x).ravel()))
+            if not f <= self.f + ARMIJO * pg_step:
+                # Backtrack to the minimum of the quadratic through f, its
+                # slope and the trial, within [0.1, 0.5] of the step.
+                curvature = f - self.f - pg_step
+                self.t *= min(0.5, max(0.1, -pg_step / (2 * curvature))) if curvature > 0 else 0.5
+                if self.t < 1e-10:
+                    if not self.pairs:
+                        self.done = True
+                        return False
+                    self.pairs.clear()  # start over from the diagonal
+                    self._direction()
+                self.point = self._trial()
+                return True
+            s, yv = P - self.x, g - self.g
+            sy = float(np.dot(s.ravel(), yv.ravel()))
+            if sy > 1e-12 * float(np.dot(yv.ravel(), yv.ravel())):
+                self.pairs = (self.pairs + [(s.astype(np.float32), yv.astype(np.float32), 1.0 / sy)])[-REFINE_PAIRS:]
+            decrease = self.f - f
+            self.worse = 0 if improved else self.worse + 1
+        self.x, self.f, self.g = P, f, g.copy()
+        self.pg = self._pseudo(self.x, self.g, C)
+        self.h = np.maximum(self.curv + C * self.l2, 1e-8 * C)
+        self.h[-1] = max(float(self.curv[-1].min()), 1e-8 * C)
+        gap = self._gap() / scale
+        if first:
+            self.first_gap = gap
+        if (gap <= (SKIP_TOLERANCE if first else REFINE_TOLERANCE) or self.worse >= PATIENCE
+                or (not first and decrease <= REFINE_TOLERANCE * scale / 10)):
+            self.done = True
+            return False
+        self._direction()
+        self.point = self._trial()
+        return True
+
+    def contribution(self) -> dict[str, np.ndarray]:
+        return {"grad": self.grad, "curv": self.curv, "sums": self.sums, "hist": self.hist, "correct": self.correct}
+
+    def set_sums(self, sums: dict[str, np.ndarray]) -> None:
+        self.grad, self.curv, self.sums, self.hist, self.correct = (
+            sums["grad"], sums["curv"], sums["sums"], sums["hist"], sums["correct"])
+
+
 class SGDTrainer:
     def __init__(self, config: SGDConfig, n_features: int):
         self.config = config
-        self.kind = {"BINARY": KN.BINARY, "REGRESSION": KN.REGRESSION, "MULTICLASS": KN.MULTICLASS}[config.model_type]
+        self.type = _TYPES[config.model_type]
+        self.loss = KN.LOSSES[self.type.loss]
         self.rates = np.asarray(config.learning_rates, dtype=np.float64)
         L = len(self.rates)
         self.learner_ids = np.arange(L)
-        self.k = max(2, min(config.n_classes, MAX_CLASSES)) if self.kind == KN.MULTICLASS else 1
+        self.k = self.type.outputs(max(2, min(config.n_classes, MAX_CLASSES)))
         self.regularised = config.l1 > 0 or config.l2 > 0
-        self.weight_bits = _choose_bits(n_features, L, self.k, config.memory_budget, self.regularised)
+        self.refines = config.sgd_passes < config.max_passes
+        self.weight_bits = _choose_bits(n_features, L, self.k, config.memory_budget, self.regularised, self.refines)
         n = 1 << self.weight_bits
         self.mask = n - 1
         self.S = np.zeros((n, L, self.k + 1), dtype=np.float32)
@@ -219,16 +431,22 @@ class SGDTrainer:
         self.avg_cols: np.ndarray | None = None  # set at the end of the first pass
         self.snapshot_every = 0
         self.average_of_last_pass: tuple[np.ndarray, np.ndarray, int] | None = None
+        self.refiner: Refiner | None = None
+        self.sgd_best = 0  # the kept SGD learner, once refining
+        self.averaged = 0
         self._reset_pass()
 
     # ------------------------------------------------------------ training
     def _reset_pass(self) -> None:
+        if self.refiner is not None:
+            self.refiner.reset_pass()
+            return
         L = len(self.rates)
         self.tr_loss = np.zeros(L)
         self.ho_loss = np.zeros(L)
         self.totals = np.zeros(4)
-        self.hist = np.zeros((L, 2, KN.N_BINS)) if self.kind == KN.BINARY else np.zeros((1, 2, 1))
-        self.correct = np.zeros(L)
+        self.hist = np.zeros((L, 2, KN.N_BINS)) if self.loss == KN.LOGISTIC else np.zeros((L, 2, 1))
+        self.correct = np.zeros((L, 1))
         if self.avg_cols is not None:
             self.A = np.zeros((self.avg_cols.shape[0], L, self.k), dtype=np.float32)
             self.B_sum = np.zeros((L, self.k))
@@ -242,8 +460,29 @@ class SGDTrainer:
         self.B_sum += self.B[:, : self.k]
         self.snapshots += 1
 
+    def _targets(self, y: np.ndarray, rw: np.ndarray) -> np.ndarray:
+        """y as the kernels take it (float64): class numbers (growing the
+        outputs to the largest seen), 0/1, or standardised targets."""
+        n = y.shape[0]
+        if self.loss == KN.SOFTMAX:
+            y = y.astype(np.int64)
+            if n and (y.min() < 0 or y.max() >= MAX_CLASSES):
+                raise ValueError(f"class numbers must be in 0..{MAX_CLASSES - 1}")
+            if n and y.max() >= self.k:
+                self._grow(int(y.max()) + 1)
+            return y.astype(np.float64)
+        y = y.astype(np.float64)
+        if self.loss == KN.SQUARED:
+            if self.t_mean is None or self.t_std is None:
+                self.t_mean = float(np.average(y, weights=rw)) if rw.sum() > 0 else 0.0
+                sd = float(np.sqrt(np.average((y - self.t_mean) ** 2, weights=rw))) if rw.sum() > 0 else 1.0
+                self.t_std = sd
+            y = (y - self.t_mean) / (self.t_std or 1.0)
+        return y
+
     def partial_fit(self, batch: CsrBatch, y: np.ndarray, weight: np.ndarray | None = None) -> None:
-        """Score then train every learner on each row of ``batch`` in order.
+        """Score then train every learner on each row of ``batch`` in order
+        (while refining: add the rows' loss and gradient at the evaluated point).
 
         y: 0/1 (BINARY), class numbers 0..K-1 (MULTICLASS), real (REGRESSION);
         weight: non-negative per-row weights (``rowWeight``), default 1.
@@ -257,20 +496,14 @@ class SGDTrainer:
         rw = np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64)
         if rw.shape[0] != n or (n and (not np.all(np.isfinite(rw)) or rw.min() < 0)):
             raise ValueError("row weights must be finite, non-negative, one per row")
-        if self.kind == KN.MULTICLASS:
-            y = y.astype(np.int64)
-            if n and (y.min() < 0 or y.max() >= MAX_CLASSES):
-                raise ValueError(f"class numbers must be in 0..{MAX_CLASSES - 1}")
-            if n and y.max() >= self.k:
-                self._grow(int(y.max()) + 1)
-        else:
-            y = y.astype(np.float64)
-            if self.kind == KN.REGRESSION:
-                if self.t_mean is None or self.t_std is None:
-                    self.t_mean = float(np.average(y, weights=rw)) if rw.sum() > 0 else 0.0
-                    sd = float(np.sqrt(np.average((y - self.t_mean) ** 2, weights=rw))) if rw.sum() > 0 else 1.0
-                    self.t_std = sd
-                y = (y - self.t_mean) / (self.t_std or 1.0)
+        if self.refiner is not None:
+            if self.loss == KN.SOFTMAX and n and int(np.max(y)) >= self.k:
+                raise ValueError("a class first seen after the SGD passes")
+            self.refiner.run(batch, self._targets(y, rw), rw, 0, n, self.mask, self.pos)
+            self.records += n
+            self.pos += n
+            return
+        y = self._targets(y, rw)
         lens = np.diff(batch.indptr)
         if n:
             top = int(lens.max())
@@ -298,35 +531,45 @@ class SGDTrainer:
 
     def _run(self, batch: CsrBatch, y, rw, r0: int, r1: int) -> None:
         L = len(self.rates)
-        track = self.passes == 0
         c = self.config
-        if self.kind == KN.MULTICLASS:
-            KN.train_multiclass(batch.indptr, batch.indices, batch.data, r0, r1, y, rw, self.S, self.B, self.rates,
-                                c.l1, c.l2, self.last, self.clock, self.mask, self.period, self.pos, self.xsq, track,
-                                self.tr_loss, self.ho_loss, self.totals, self.correct,
-                                np.zeros((L, self.k)), np.zeros((L, self.k)), self.seen)
-        else:
-            KN.train_scalar(batch.indptr, batch.indices, batch.data, r0, r1, y, rw, self.S, self.B, self.rates,
-                            self.kind, c.l1, c.l2, self.last, self.clock, self.mask, self.period, self.pos,
-                            self.xsq, track, self.tr_loss, self.ho_loss, self.totals, self.hist,
-                            np.zeros(L), np.zeros(L), self.seen)
+        KN.train(batch.indptr, batch.indices, batch.data, r0, r1, y, rw, self.S, self.B, self.rates, self.loss,
+                 c.l1, c.l2, self.last, self.clock, self.mask, self.period, self.pos, self.xsq, self.passes == 0,
+                 self.tr_loss, self.ho_loss, self.totals, self.hist, self.correct,
+                 np.zeros((L, self.k)), np.zeros((L, self.k)), self.seen)
 
     def _grow(self, k: int) -> None:
         """Widen the class dimension; new classes start at zero weight."""
-        n, L, old = self.S.shape[0], len(self.rates), self.k
-        S = np.zeros((n, L, k + 1), dtype=np.float32)
-        S[:, :, :old] = self.S[:, :, :old]
-        S[:, :, k] = self.S[:, :, old]
-        B = np.zeros((L, k + 1))
-        B[:, :old] = self.B[:, :old]
-        B[:, k] = self.B[:, old]
-        self.S, self.B, self.k = S, B, k
+        self.S = _widen(self.S, self.k, k, True)
+        self.B = _widen(self.B, self.k, k, True)
+        if self.avg_cols is not None:
+            self.A = _widen(self.A, self.k, k, False)
+            self.B_sum = _widen(self.B_sum, self.k, k, False)
+        self.k = k
 
     # ------------------------------------------------------------- metrics
+    def _performance(self, m: LearnerMetrics, hist: np.ndarray, correct: float, weight: float) -> None:
+        """AUC, confusion and accuracy (LOGISTIC) or accuracy (SOFTMAX) into m."""
+        if self.loss == KN.LOGISTIC:
+            neg, pos = hist[0], hist[1]
+            m.auc = _hist_auc(pos, neg)
+            half = KN.N_BINS // 2
+            tp, fn = pos[half:].sum(), pos[:half].sum()
+            fp, tn = neg[half:].sum(), neg[:half].sum()
+            m.confusion = (float(tp), float(fp), float(tn), float(fn))
+            m.accuracy = float((tp + tn) / weight) if weight > 0 else math.nan
+        elif self.loss == KN.SOFTMAX:
+            m.accuracy = float(correct / weight) if weight > 0 else math.nan
+
+    @property
+    def _loss_scale(self) -> float:
+        """Mean kernel loss -> the reported loss: log-loss, or mean squared
+        error in target units (the kernel's squared loss is halved)."""
+        return 2 * (self.t_std or 1.0) ** 2 if self.loss == KN.SQUARED else 1.0
+
     def metrics(self) -> list[LearnerMetrics]:
         """Progressive metrics of every learner so far in this pass."""
         w_tr, w_ho = self.totals[0], self.totals[1]
-        scale = (self.t_std or 1.0) ** 2 if self.kind == KN.REGRESSION else 1.0
+        scale = self._loss_scale
         out = []
         feats = self.feature_counts()
         params = np.zeros(len(self.rates), dtype=np.int64)
@@ -337,16 +580,7 @@ class SGDTrainer:
                                params=int(params[l]), features=feats)
             if w_ho > 0:
                 m.holdout_loss = float(self.ho_loss[l] / w_ho * scale)
-            if self.kind == KN.BINARY:
-                neg, pos = self.hist[l, 0], self.hist[l, 1]
-                m.auc = _hist_auc(pos, neg)
-                half = KN.N_BINS // 2
-                tp, fn = pos[half:].sum(), pos[:half].sum()
-                fp, tn = neg[half:].sum(), neg[:half].sum()
-                m.confusion = (float(tp), float(fp), float(tn), float(fn))
-                m.accuracy = float((tp + tn) / w_tr) if w_tr > 0 else math.nan
-            elif self.kind == KN.MULTICLASS:
-                m.accuracy = float(self.correct[l] / w_tr) if w_tr > 0 else math.nan
+            self._performance(m, self.hist[l], float(self.correct[l, 0]), w_tr)
             out.append(m)
         return out
 
@@ -372,6 +606,8 @@ class SGDTrainer:
 
     def end_pass(self) -> bool:
         """Close a pass; True when another pass should run."""
+        if self.refiner is not None:
+            return self._end_refinement_pass()
         ms = self.metrics()
         keys = self._keys(ms)
         best = int(np.argmin(keys))
@@ -383,19 +619,28 @@ class SGDTrainer:
             converged = not (pkey - key > self.config.tolerance * abs(pkey))
         self.passes += 1
         self.pass_reports.append(PassReport(self.passes, int(self.totals[2]), int(self.totals[3]), ms, best, converged))
+        self._close_snapshots()
         if self.avg_cols is not None:
-            if self.pos > self.next_snapshot - self.snapshot_every:  # rows since the last snapshot
-                self._snapshot()
             self.average_of_last_pass = (self.A, self.B_sum, self.snapshots)
         elif self.averaging and self.passes == 1:
             self.avg_cols = np.flatnonzero(self.seen)
             self.snapshot_every = max(1, -(-self.pos // SNAPSHOTS))
-        more = not converged and self.passes < self.config.max_passes
+        more = not converged and self.passes < self.config.sgd_passes
+        if not more and self.refines and self.config.max_passes - self.passes >= 2:
+            self._start_refinement(best)
+            self.pos = 0
+            return True
         if more and self.passes == 1 and len(self.rates) > KEEP_AFTER_FIRST_PASS:
             self._keep_learners(ms)
         self._reset_pass()
         self.pos = 0
         return more
+
+    def _close_snapshots(self) -> None:
+        """Snapshot the rows since the last snapshot of this pass, once."""
+        if self.avg_cols is not None and self.pos > self.next_snapshot - self.snapshot_every:
+            self._snapshot()
+            self.next_snapshot = self.pos + self.snapshot_every
 
     def _keep_learners(self, ms: list[LearnerMetrics]) -> None:
         keep = np.sort(np.argsort(self._keys(ms), kind="stable")[:KEEP_AFTER_FIRST_PASS])
@@ -409,15 +654,8 @@ class SGDTrainer:
         self.rates = self.rates[keep]
         self.learner_ids = self.learner_ids[keep]
 
-    @property
-    def best_learner(self) -> int:
-        return self.pass_reports[-1].best if self.pass_reports else self._best(self.metrics())
-
-    def finish(self) -> TrainedLinear:
-        if self.totals[2] + self.totals[3] > 0 or not self.pass_reports:
-            self.end_pass()
-        self.stopped = True
-        best = self.best_learner
+    def _sgd_model(self, best: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """The kept SGD learner's weights (n, K), bias (K,) and snapshots averaged."""
         n, k = self.S.shape[0], self.k
         W = np.empty((n, k), dtype=np.float32)
         last = self.last if self.regularised else np.zeros(n)
@@ -429,15 +667,146 @@ class SGDTrainer:
             A, B_sum, averaged = self.average_of_last_pass
             W[self.avg_cols] = A[:, best, :] / averaged
             bias = B_sum[best] / averaged
-        if self.kind == KN.REGRESSION:
+        return W, bias, averaged
+
+    # ---------------------------------------------------------- refinement
+    def _start_refinement(self, best: int) -> None:
+        """Hand the kept learner to the full-gradient refinement; the SGD
+        state is dropped (docs/behaviour.md, "Training: convergence")."""
+        W, bias, self.averaged = self._sgd_model(best)
+        x = np.empty((W.shape[0] + 1, self.k))
+        x[:-1] = W
+        x[-1] = bias
+        self.sgd_best = best
+        self.refiner = Refiner(self.loss, x, self.config.l1, self.config.l2, self.period)
+        self.S = self.A = self.average_of_last_pass = None
+        self.last = np.zeros(1)
+
+    def _end_refinement_pass(self) -> bool:
+        r = self.refiner
+        evaluated, weight, rows = r.point, float(r.sums[1]), int(r.sums[2])
+        m = LearnerMetrics(int(self.learner_ids[self.sgd_best]), float(self.rates[self.sgd_best]), self.records,
+                           weight, float(r.sums[0] / weight * self._loss_scale) if weight > 0 else math.nan,
+                           params=int(np.count_nonzero(evaluated[:-1])), features=self.feature_counts())
+        if r.sums[4] > 0:
+            m.holdout_loss = float(r.sums[3] / r.sums[4] * self._loss_scale)
+        self._performance(m, r.hist, float(r.correct[0]), weight)
+        more = r.end_pass()
+        self.passes += 1
+        more = more and self.passes < self.config.max_passes
+        objective = r.evaluated_f / weight if weight > 0 else None
+        self.pass_reports.append(PassReport(self.passes, rows, int(r.sums[5]), [m], 0, not more and r.done, objective))
+        r.reset_pass()
+        self.pos = 0
+        return more
+
+    @property
+    def best_learner(self) -> int:
+        return self.pass_reports[-1].best if self.pass_reports else self._best(self.metrics())
+
+    def finish(self) -> TrainedLinear:
+        pending = self.refiner.sums[2] > 0 if self.refiner is not None else self.totals[2] + self.totals[3] > 0
+        if pending or not self.pass_reports:
+            self.end_pass()
+        self.stopped = True
+        best = self.best_learner
+        if self.refiner is not None:
+            W = self.refiner.kept[:-1].astype(np.float32)
+            bias = self.refiner.kept[-1].copy()
+            averaged, refined, rate = self.averaged, self.refiner.evaluations, float(self.rates[self.sgd_best])
+        else:
+            W, bias, averaged = self._sgd_model(best)
+            refined, rate = 0, float(self.rates[best])
+        if self.loss == KN.SQUARED:
             std = self.t_std or 1.0
             W *= np.float32(std)
             bias = bias * std + (self.t_mean or 0.0)
         first_weight = self.pass_reports[0].learners[0].weight if self.pass_reports else 0.0
         scale = np.sqrt(self.xsq / first_weight) if first_weight > 0 else np.zeros_like(self.xsq)
-        return TrainedLinear(self.config.model_type, W, bias, scale.astype(np.float32), self.weight_bits, k, best,
-                             float(self.rates[best]), self.passes, self.records, averaged=averaged,
+        return TrainedLinear(self.config.model_type, W, bias, scale.astype(np.float32), self.weight_bits, self.k,
+                             best, rate, self.passes, self.records, averaged=averaged, refined=refined,
                              checkpoints=self.checkpoints, pass_reports=self.pass_reports)
+
+    # ------------------------------------------------- data-parallel passes
+    def contribution(self) -> PassContribution:
+        """This trainer's share of the current pass, once its shard's rows
+        have been given to ``partial_fit`` (docs/behaviour.md, "Training:
+        shards").  Every shard's trainer, built from the same config, then
+        calls ``combine`` with all the shards' contributions in the same
+        order, and ``end_pass``: they take the same decisions and stay equal."""
+        if self.refiner is not None:
+            return PassContribution(True, self.k, self.pos, {}, dict(self.refiner.contribution()),
+                                    (self.t_mean, self.t_std))
+        self._close_snapshots()
+        if self.regularised:  # weights as of the shard's clock, so that they average
+            KN.settle_all(self.S, self.k, self.config.l1, self.config.l2, self.rates, self.last, float(self.clock[0]))
+        mean = {"S": self.S, "B": self.B, "clock": self.clock}
+        sums = {"tr_loss": self.tr_loss, "ho_loss": self.ho_loss, "totals": self.totals, "hist": self.hist,
+                "correct": self.correct, "seen": self.seen.astype(np.int64), "row_len_hist": self.row_len_hist}
+        if self.passes == 0:
+            sums["xsq"] = self.xsq  # only the first pass adds to it
+        if self.avg_cols is not None:
+            sums.update(A=self.A, B_sum=self.B_sum, snapshots=np.array([self.snapshots]))
+        return PassContribution(False, self.k, self.pos, mean, sums, (self.t_mean, self.t_std))
+
+    def combine(self, contributions: Sequence[PassContribution]) -> None:
+        """Make this trainer's pass the combination of the shards' passes:
+        SGD weights, accumulators and bias averaged, metrics and tail
+        averages added; while refining, loss, gradient and curvature added.
+        Never writes into the contributions' arrays."""
+        if not contributions:
+            raise ValueError("no contributions")
+        if any(c.refining != (self.refiner is not None) for c in contributions):
+            raise ValueError("contributions from different stages of training")
+        if len({c.target for c in contributions}) > 1:
+            raise ValueError("shards standardised the target differently: give target_mean and target_std")
+        self.t_mean, self.t_std = contributions[0].target
+        k = max(c.classes for c in contributions)
+        if k > self.k and self.refiner is None:
+            self._grow(k)
+        widen = {"S": True, "B": True, "A": False, "B_sum": False}
+
+        def fit(name: str, a: np.ndarray, classes: int) -> np.ndarray:
+            if name in widen and classes < k:
+                return _widen(a, classes, k, widen[name])
+            if name == "row_len_hist" and a.shape[0] < top:
+                return np.concatenate([a, np.zeros(top - a.shape[0], a.dtype)])
+            return a
+
+        top = max(c.sums["row_len_hist"].shape[0] for c in contributions) if "row_len_hist" in contributions[0].sums else 0
+        combined = {}
+        for name in contributions[0].mean:
+            total = fit(name, contributions[0].mean[name], contributions[0].classes).astype(np.float64)
+            for c in contributions[1:]:
+                total += fit(name, c.mean[name], c.classes)
+            combined[name] = total / len(contributions)
+        for name in contributions[0].sums:
+            total = fit(name, contributions[0].sums[name], contributions[0].classes).copy()
+            for c in contributions[1:]:
+                total += fit(name, c.sums[name], c.classes)
+            combined[name] = total
+        before = self.records - self.pos
+        self.pos = sum(c.records for c in contributions)
+        self.records = before + self.pos
+        while self.next_checkpoint <= self.records:
+            self.next_checkpoint *= 2
+        if self.refiner is not None:
+            self.refiner.set_sums(combined)
+            return
+        self.S = combined["S"].astype(np.float32)
+        self.B = combined["B"]
+        self.clock = combined["clock"]
+        if self.regularised:
+            self.last = np.full(self.last.shape[0], float(self.clock[0]))
+        self.tr_loss, self.ho_loss, self.totals = combined["tr_loss"], combined["ho_loss"], combined["totals"]
+        self.hist, self.correct, self.row_len_hist = combined["hist"], combined["correct"], combined["row_len_hist"]
+        self.seen = (combined["seen"] > 0).astype(np.uint8)
+        if "xsq" in combined:
+            self.xsq = combined["xsq"].astype(np.float32)
+        if "A" in combined:
+            self.A, self.B_sum = combined["A"].astype(np.float32), combined["B_sum"]
+            self.snapshots = int(combined["snapshots"][0])
+            self.next_snapshot = self.pos + self.snapshot_every  # closed: see _close_snapshots
 
 
 def _hist_auc(pos: np.ndarray, neg: np.ndarray) -> float:
@@ -448,4 +817,5 @@ def _hist_auc(pos: np.ndarray, neg: np.ndarray) -> float:
     return float(np.sum(pos * (below + 0.5 * neg)) / (P * N))
 
 
-__all__ = ["DEFAULT_RATES", "FeatureCounts", "LearnerMetrics", "PassReport", "SGDConfig", "SGDTrainer", "TrainedLinear"]
+__all__ = ["DEFAULT_RATES", "FeatureCounts", "LearnerMetrics", "PassContribution", "PassReport", "Refiner",
+           "SGDConfig", "SGDTrainer", "TrainedLinear"]

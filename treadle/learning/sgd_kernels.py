@@ -22,7 +22,9 @@ import math
 import numpy as np
 from numba import njit
 
-BINARY, REGRESSION, MULTICLASS = 0, 1, 2
+# The learner's per-record losses (``model_types.ModelType.loss`` names one).
+LOGISTIC, SQUARED, SOFTMAX = 0, 1, 2
+LOSSES = {"logistic": LOGISTIC, "squared": SQUARED, "softmax": SOFTMAX}
 N_BINS = 1024  # progressive-AUC resolution of the training log only
 _ZMAX = 35.0  # exp(35) ~ 1.6e15: logistic is saturated well before
 
@@ -37,106 +39,66 @@ def _catch_up(w, eta, l1, l2, dt):
     return w
 
 
-@njit(nogil=True, cache=True)
-def train_scalar(indptr, indices, data, r0, r1, y, rw, S, B, rates, kind, l1, l2, last, clock, mask,
-                 period, pos0, xsq, track_x, tr_loss, ho_loss, totals, hist, z, g, seen):
-    """Binary logistic (kind 0) or squared loss (kind 1) for rows r0..r1.
+@njit(nogil=True, cache=True, inline="always")
+def _loss_grad(loss, z, yi, g):
+    """The loss of margins z (K,) for target yi; g <- its derivative in z.
 
-    S: (n_cols, L, 2) float32; B: (L, 2) float64 bias [w, G]; tr_loss/ho_loss:
-    (L,) weighted loss sums; totals: [train w, holdout w, train n, holdout n];
-    hist: (L, 2, N_BINS) weighted score histogram per true class (binary);
-    seen: (n_cols,) uint8, set to 1 for every column a step touches.
+    LOGISTIC (K = 1, yi 0/1), SQUARED (K = 1, loss (z - yi)**2 / 2, whose
+    derivative is the residual) and SOFTMAX (K classes, yi a class number).
     """
-    L = rates.shape[0]
-    reg = l1 > 0.0 or l2 > 0.0
-    for i in range(r0, r1):
-        c = rw[i]
-        a = indptr[i]
-        b = indptr[i + 1]
-        held = period > 0 and (pos0 + i - r0) % period == period - 1
-        T = clock[0]
-        for l in range(L):
-            z[l] = B[l, 0]
-        for p in range(a, b):
-            j = indices[p] & mask
-            x = data[p]
-            if reg:
-                dt = T - last[j]
-                if dt > 0.0:
-                    for l in range(L):
-                        G = S[j, l, 1]
-                        if G > 0.0:
-                            S[j, l, 0] = _catch_up(S[j, l, 0], rates[l] / math.sqrt(G), l1, l2, dt)
-                    last[j] = T
-            for l in range(L):
-                z[l] += S[j, l, 0] * x
-        yi = y[i]
-        for l in range(L):
-            if kind == BINARY:
-                zz = min(max(z[l], -_ZMAX), _ZMAX)
-                pr = 1.0 / (1.0 + math.exp(-zz))
-                # log-loss in a form that stays finite for saturated scores
-                loss = math.log1p(math.exp(-abs(zz))) + max(-zz, 0.0) if yi > 0.5 else \
-                    math.log1p(math.exp(-abs(zz))) + max(zz, 0.0)
-                g[l] = pr - yi
-                if not held:
-                    k = min(int(pr * N_BINS), N_BINS - 1)
-                    hist[l, 1 if yi > 0.5 else 0, k] += c
-            else:
-                d = z[l] - yi
-                loss = d * d
-                g[l] = d
-            if held:
-                ho_loss[l] += c * loss
-            else:
-                tr_loss[l] += c * loss
-        if held:
-            totals[1] += c
-            totals[3] += 1.0
-            continue
-        totals[0] += c
-        totals[2] += 1.0
-        if c <= 0.0:
-            continue
-        Tn = T + c
-        for p in range(a, b):
-            j = indices[p] & mask
-            x = data[p]
-            seen[j] = 1
-            first = True
-            if reg:
-                first = last[j] < Tn
-                last[j] = Tn
-            for l in range(L):
-                gx = g[l] * x
-                G = S[j, l, 1] + c * gx * gx
-                if G <= 0.0:
-                    continue
-                S[j, l, 1] = G
-                eta = rates[l] / math.sqrt(G)
-                w = S[j, l, 0] - eta * c * gx
-                if reg and first:
-                    w = _catch_up(w, eta, l1, l2, c)
-                S[j, l, 0] = w
-            if track_x:
-                xsq[j] += c * x * x
-        for l in range(L):
-            G = B[l, 1] + c * g[l] * g[l]
-            if G > 0.0:
-                B[l, 1] = G
-                B[l, 0] -= rates[l] / math.sqrt(G) * c * g[l]
-        clock[0] = Tn
+    if loss == LOGISTIC:
+        zz = min(max(z[0], -_ZMAX), _ZMAX)
+        g[0] = 1.0 / (1.0 + math.exp(-zz)) - yi
+        # log-loss in a form that stays finite for saturated scores
+        return math.log1p(math.exp(-abs(zz))) + (max(-zz, 0.0) if yi > 0.5 else max(zz, 0.0))
+    if loss == SQUARED:
+        d = z[0] - yi
+        g[0] = d
+        return 0.5 * d * d
+    K = z.shape[0]
+    m = z[0]
+    for k in range(1, K):
+        m = max(m, z[k])
+    s = 0.0
+    for k in range(K):
+        e = math.exp(z[k] - m)
+        g[k] = e
+        s += e
+    c = int(yi)
+    for k in range(K):
+        g[k] = g[k] / s - (1.0 if k == c else 0.0)
+    return math.log(s) - (z[c] - m)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _score(loss, z, yi, g, c, hist, correct):
+    """Progressive metrics of one record: the score histogram of LOGISTIC
+    (by true class), the weighted argmax hits of SOFTMAX."""
+    if loss == LOGISTIC:
+        k = min(int((g[0] + yi) * N_BINS), N_BINS - 1)
+        hist[1 if yi > 0.5 else 0, k] += c
+    elif loss == SOFTMAX:
+        best = 0
+        for k in range(1, z.shape[0]):
+            if z[k] > z[best]:
+                best = k
+        if best == int(yi):
+            correct[0] += c
 
 
 @njit(nogil=True, cache=True)
-def train_multiclass(indptr, indices, data, r0, r1, y, rw, S, B, rates, l1, l2, last, clock, mask,
-                     period, pos0, xsq, track_x, tr_loss, ho_loss, totals, correct, z, g, seen):
-    """Multinomial logistic regression for rows r0..r1.
+def train(indptr, indices, data, r0, r1, y, rw, S, B, rates, loss, l1, l2, last, clock, mask,
+          period, pos0, xsq, track_x, tr_loss, ho_loss, totals, hist, correct, z, g, seen):
+    """Score, then train every learner on rows r0..r1 in order.
 
-    S: (n_cols, L, K+1) float32, slot K = AdaGrad accumulator shared by the
-    K outputs of a column (it sees the squared norm of the column's softmax
-    gradient); B: (L, K+1) float64; z, g: (L, K) scratch; correct: (L,)
-    weighted count of progressive argmax hits; seen as in train_scalar.
+    S: (n_cols, L, K+1) float32, slots 0..K-1 the weights of the K outputs
+    and slot K the AdaGrad accumulator shared by a column's outputs (it sees
+    the squared norm of the column's gradient); B: (L, K+1) float64 bias
+    [w.., G]; tr_loss/ho_loss: (L,) weighted loss sums; totals: [train w,
+    holdout w, train n, holdout n]; hist: (L, 2, N_BINS) weighted score
+    histogram per true class (LOGISTIC); correct: (L, 1) weighted argmax hits
+    (SOFTMAX); z, g: (L, K) scratch; seen: (n_cols,) uint8, set to 1 for
+    every column a step touches.
     """
     L = rates.shape[0]
     K = z.shape[1]
@@ -169,30 +131,16 @@ def train_multiclass(indptr, indices, data, r0, r1, y, rw, S, B, rates, l1, l2, 
                     z[l, k] += S[j, l, k] * x
         yi = y[i]
         for l in range(L):
-            m = z[l, 0]
-            best = 0
-            for k in range(1, K):
-                if z[l, k] > m:
-                    m = z[l, k]
-                    best = k
-            s = 0.0
-            for k in range(K):
-                e = math.exp(z[l, k] - m)
-                g[l, k] = e
-                s += e
-            loss = math.log(s) - (z[l, yi] - m)
+            f = _loss_grad(loss, z[l], yi, g[l])
             q = 0.0
             for k in range(K):
-                gk = g[l, k] / s - (1.0 if k == yi else 0.0)
-                g[l, k] = gk
-                q += gk * gk
+                q += g[l, k] * g[l, k]
             gsq[l] = q
             if held:
-                ho_loss[l] += c * loss
+                ho_loss[l] += c * f
             else:
-                tr_loss[l] += c * loss
-                if best == yi:
-                    correct[l] += c
+                tr_loss[l] += c * f
+                _score(loss, z[l], yi, g[l], c, hist[l], correct[l])
         if held:
             totals[1] += c
             totals[3] += 1.0
@@ -234,17 +182,85 @@ def train_multiclass(indptr, indices, data, r0, r1, y, rw, S, B, rates, l1, l2, 
 
 
 @njit(nogil=True, cache=True)
+def gradient(indptr, indices, data, r0, r1, y, rw, W, loss, mask, period, pos0, grad, curv, sums, hist, correct, z, g):
+    """Loss, gradient and diagonal curvature of rows r0..r1 at weights W.
+
+    W: (n_cols + 1, K) float64, the last row the bias; grad, curv: the same
+    shape, += the weighted loss gradient and the diagonal of its Gauss-Newton
+    curvature (the preconditioner of ``sgd.Refiner``); sums: [weighted loss,
+    weight, rows] of the training rows then the same of the holdout rows
+    (every ``period``-th row of the pass, as in ``train``: only scored);
+    hist, correct as one learner's in ``train``.  Additive over rows, so
+    shards' results sum to the whole data's.
+    """
+    K = W.shape[1]
+    bias = W.shape[0] - 1
+    for i in range(r0, r1):
+        c = rw[i]
+        held = period > 0 and (pos0 + i - r0) % period == period - 1
+        o = 3 if held else 0
+        sums[o + 2] += 1.0
+        if c <= 0.0:
+            continue
+        a = indptr[i]
+        b = indptr[i + 1]
+        for k in range(K):
+            z[k] = W[bias, k]
+        for p in range(a, b):
+            j = indices[p] & mask
+            x = data[p]
+            for k in range(K):
+                z[k] += W[j, k] * x
+        yi = y[i]
+        sums[o] += c * _loss_grad(loss, z, yi, g)
+        sums[o + 1] += c
+        if held:
+            continue
+        _score(loss, z, yi, g, c, hist, correct)
+        for k in range(K):
+            if loss == SQUARED:
+                h = 1.0
+            else:  # p (1 - p) of the output's probability p = g + [target]
+                pk = g[k] + (yi if loss == LOGISTIC else (1.0 if k == int(yi) else 0.0))
+                h = pk * (1.0 - pk)
+            grad[bias, k] += c * g[k]
+            curv[bias, k] += c * h
+            for p in range(a, b):
+                j = indices[p] & mask
+                x = data[p]
+                grad[j, k] += c * g[k] * x
+                curv[j, k] += c * h * x * x
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _settled(S, j, l, k, K, l1, l2, rate, dt):
+    """Weight k of learner l in column j with ``dt`` of pending lazy penalties applied."""
+    w = S[j, l, k]
+    G = S[j, l, K]
+    if dt > 0.0 and G > 0.0:
+        w = _catch_up(w, rate / math.sqrt(G), l1, l2, dt)
+    return w
+
+
+@njit(nogil=True, cache=True)
 def settle(S, learner, K, l1, l2, rate, last, now, out):
     """Weights of one learner with every pending lazy penalty applied."""
     for j in range(S.shape[0]):
-        G = S[j, learner, K]
-        dt = now - last[j]
-        eta = rate / math.sqrt(G) if G > 0.0 else 0.0
         for k in range(K):
-            w = S[j, learner, k]
-            if dt > 0.0 and eta > 0.0:
-                w = _catch_up(w, eta, l1, l2, dt)
-            out[j, k] = w
+            out[j, k] = _settled(S, j, learner, k, K, l1, l2, rate, now - last[j])
+
+
+@njit(nogil=True, cache=True)
+def settle_all(S, K, l1, l2, rates, last, now):
+    """Apply every pending lazy penalty of every learner in place (last <- now)."""
+    for j in range(S.shape[0]):
+        dt = now - last[j]
+        if dt <= 0.0:
+            continue
+        for l in range(S.shape[1]):
+            for k in range(K):
+                S[j, l, k] = _settled(S, j, l, k, K, l1, l2, rates[l], dt)
+        last[j] = now
 
 
 @njit(nogil=True, cache=True)
@@ -256,13 +272,8 @@ def add_snapshot(S, K, cols, l1, l2, rates, last, now, A):
         j = cols[c]
         dt = now - last[j] if reg else 0.0
         for l in range(S.shape[1]):
-            G = S[j, l, K]
-            eta = rates[l] / math.sqrt(G) if G > 0.0 else 0.0
             for k in range(K):
-                w = S[j, l, k]
-                if dt > 0.0 and eta > 0.0:
-                    w = _catch_up(w, eta, l1, l2, dt)
-                A[c, l, k] += w
+                A[c, l, k] += _settled(S, j, l, k, K, l1, l2, rates[l], dt)
 
 
 @njit(nogil=True, cache=True)

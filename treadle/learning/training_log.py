@@ -84,9 +84,11 @@ def training_log(config: SGDConfig, trained: TrainedLinear, prune: PruneReport, 
         if kind == "checkpoint":
             lines += _blocks(t, item, previous)
         else:
+            refinement = (f" refinement={'owl-qn' if config.l1 > 0 else 'l-bfgs'} objective={item.objective:.6e}"
+                          if item.objective is not None else "")
             lines.append(f"end-of-pass: pass={item.pass_number} records={item.records} "
                          f"holdout-records={item.holdout_records} best-learner-id={learner_id(item.learners[item.best].learner)}"
-                         + (" converged" if item.converged else ""))
+                         + refinement + (" converged" if item.converged else ""))
             lines += _blocks(t, item.learners, previous)
     last = trained.pass_reports[-1] if trained.pass_reports else None
     lines.append(f"finished-training: total-passes={trained.passes} valid-records={trained.records} "
@@ -96,8 +98,12 @@ def training_log(config: SGDConfig, trained: TrainedLinear, prune: PruneReport, 
         lines.append("best learner:")
         lines += learner_block(t, best, converged=last.converged)
         lines.append("final consolidation:")
-        lines.append(f"averaging: snapshots={trained.averaged} of pass {trained.passes}" if trained.averaged
+        sgd_passes = trained.passes - trained.refined
+        lines.append(f"averaging: snapshots={trained.averaged} of pass {sgd_passes}" if trained.averaged
                      else "averaging: none (last iterate)")
+        if trained.refined:
+            lines.append(f"refinement: full-gradient passes={trained.refined} after {sgd_passes} SGD passes, "
+                         f"kept the point with the lowest holdout loss")
         lines.append(f"pruning: max-model-size={_mb(max_model_size)} nonzero-weights={prune.nonzero} "
                      f"kept={prune.kept} pruned={prune.pruned} serialized-size={_mb(prune.size_bytes)}")
         lines += learner_block(t, best, converged=last.converged, pruning_calls=1, params=prune.kept,

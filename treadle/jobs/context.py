@@ -40,6 +40,12 @@ class JobFailed(Exception):
     """A failure the user can act on; its text becomes the entity's Message."""
 
 
+class WorkLost(Exception):
+    """The cluster lost part of a job's work (a Dask worker holding a
+    training shard stopped): the job is not failed but handed back to the
+    queue and run again, as when the worker running the job itself stops."""
+
+
 @dataclass
 class JobContext:
     settings: Settings

@@ -28,6 +28,7 @@ from pathlib import Path
 from ..config import Settings
 from ..store.secrets import MASTER_KEY_ENV
 from .parts import DaskParts
+from .context import WorkLost
 from .queue import JobRef
 from .runner import LocalJobRunner
 from .worker import run_job
@@ -127,6 +128,6 @@ class DaskJobRunner(LocalJobRunner):
         client.close()
 
     def _lost(self, error: BaseException) -> str:
-        if isinstance(error, ClusterMisconfigured):
+        if isinstance(error, (ClusterMisconfigured, WorkLost)):
             return str(error)
         return f"the Dask cluster could not run this job ({type(error).__name__}: {error})"

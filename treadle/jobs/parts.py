@@ -298,6 +298,21 @@ class DaskParts:
         self.prefix = f"treadle-{kind}-{entity_id}"
         self.attempt = attempt
 
+    def slots(self) -> list[str]:
+        """The cluster's worker threads, one entry each (its worker's
+        address), the workers in turn."""
+        from distributed import get_client
+
+        threads = get_client().nthreads()
+        return [address for round_ in range(max(threads.values(), default=0))
+                for address, n in sorted(threads.items()) if n > round_]
+
+    def client(self):
+        """A client for the job's task that gives up its worker thread while it waits."""
+        from distributed import worker_client
+
+        return worker_client()
+
     def map(self, ctx, function, tasks: list[PartTask]) -> Iterator:
         from distributed import worker_client
 

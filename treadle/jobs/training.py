@@ -3,22 +3,26 @@ into a disk cache, train the SGD learners pass by pass, prune to the size
 cap and save the model artifact."""
 from __future__ import annotations
 
+import dataclasses
 import zlib
 
 from ..data import locations
 from ..data.locations import LocationError
+from ..data.rearrangement import parse_rearrangement
 from ..data.schema import DataSchema, parse_schema
 from ..learning import MODEL_TYPES, FeaturePipeline, ModelType, RecipeError, build_model, parse_recipe, training_log
 from ..learning.columns import ColumnMap
 from ..learning.model import DEFAULT_THRESHOLD
 from ..learning.sgd import SGDConfig, SGDTrainer
 from ..learning.suggested import suggested_recipe
-from ..learning.targets import TargetError, row_weights
+from ..learning.targets import TargetError, TargetValues, row_weights
 from ..store.models import save_model
 from .context import DEFAULTS, JobContext, JobFailed
 from .datasource import read_datasource
 from .feature_cache import FeatureCache, RecordSpool, Rows
+from .parts import PartTask, plan_parts, stop_if_deleted
 from .pipelining import ordered_map, prefetch
+from .training_shards import deal, train_on_shards
 
 
 def resolve_recipe(ctx: JobContext, schema: DataSchema, model_type: ModelType, datasource) -> str:
@@ -56,65 +60,57 @@ def run(ctx: JobContext) -> dict:
         # records are read, which fails the job with its message (worker.py).
         return read_datasource(ctx, datasource, require_target=True)
 
+    config = SGDConfig(model_type.name, l1=float(params["sgd.l1RegularizationAmount"]),
+                       l2=float(params["sgd.l2RegularizationAmount"]), max_passes=int(params["sgd.maxPasses"]))
+    shuffle = params["sgd.shuffleType"] == "auto"
+    seed = zlib.crc32(doc["MLModelId"].encode())
+    shards = _shard_plan(ctx, datasource, schema)
     # Pass 0: fit the recipe's data-dependent state (bins, means) and labels.
-    # The accepted records are spooled as they stream by, so the featurizing
-    # pass reads them back from local disk instead of parsing and validating
-    # the source a second time (that second read was a third of a training
-    # job's time).
+    # On one machine the accepted records are spooled as they stream by, so
+    # the featurizing pass reads them back from local disk instead of parsing
+    # and validating the source a second time (that second read was a third
+    # of a training job's time); on a cluster each shard reads its own parts.
     schema, records = reader()
     labels = model_type.targets(schema)
     fitter = FeaturePipeline(recipe).fitter()
-    seed = zlib.crc32(doc["MLModelId"].encode())
+    target = _TargetMoments()
     work = ctx.scratch("training-")
-    cache = None
     try:
-        spool = RecordSpool(work.name)
+        spool = RecordSpool(work.name) if shards is None else None
         for chunk in prefetch(records):  # parsing the next chunk overlaps fitting this one
             fitter.update(chunk.table)
             labels.observe(chunk)
-            spool.add(chunk.table, labels.raw(chunk), row_weights(chunk, schema))
-        spool.close()
+            if spool is not None:
+                spool.add(chunk.table, labels.raw(chunk), row_weights(chunk, schema))
+            elif isinstance(labels, TargetValues):
+                target.add(labels.y(chunk), row_weights(chunk, schema))
+        if spool is not None:
+            spool.close()
         if records.accepted == 0:
             raise JobFailed(f"The training datasource {datasource.entity_id} has no records with a valid target")
         labels.finish()
         pipeline = fitter.finish()
         ctx.log(f"recipe fitted on {records.accepted} records ({records.rejections.count} rejected); "
                 f"{pipeline.n_features} hashed feature columns")
-
-        # Featurize once into a disk cache; every pass reads the cache.
-        def featurize(spooled) -> Rows:
-            table, raw, weight = spooled
-            return Rows(pipeline.transform(table), labels.from_raw(raw), weight)
-
-        cache = FeatureCache(records.accepted, shuffle=params["sgd.shuffleType"] == "auto", seed=seed,
-                             directory=work.name)
-        columns = ColumnMap(pipeline.n_features)
-        for rows in ordered_map(featurize, spool.read(), workers=2):
-            labels.add(rows.y, rows.weight)
-            cache.add(Rows(columns.translate(rows.batch), rows.y, rows.weight))
-        spool.delete()
-        cache.seal()
-        ctx.log(f"featurized {cache.rows} records: {columns.size} of the hashed columns in use")
-        config = SGDConfig(model_type.name, l1=float(params["sgd.l1RegularizationAmount"]),
-                           l2=float(params["sgd.l2RegularizationAmount"]),
-                           max_passes=int(params["sgd.maxPasses"]),
-                           n_classes=max(len(labels.classes), 2))
-        trainer = SGDTrainer(config, columns.n_columns)
-        while True:
-            for rows in cache.passes(columns.n_columns):
-                trainer.partial_fit(rows.batch, rows.y, rows.weight)
-            if not trainer.end_pass():
-                break
-        trained = columns.to_hashed(trainer.finish())
+        config = dataclasses.replace(config, n_classes=max(len(labels.classes), 2))
+        if spool is not None:
+            trained, trained_on = _train_here(ctx, spool, pipeline, labels, config, shuffle, seed, records.accepted,
+                                              work.name)
+        else:
+            if isinstance(labels, TargetValues):
+                # Every shard standardises a numeric target alike (docs/behaviour.md, "Cluster mode").
+                config = dataclasses.replace(config, target_mean=target.mean, target_std=target.std)
+            slots, runs = shards
+            with ctx.parts.client() as client:
+                trained, trained_on = train_on_shards(ctx, client, slots, runs, pipeline, labels, config, shuffle,
+                                                      seed, records.accepted)
     except TargetError as error:
         raise JobFailed(str(error)) from None
     finally:
-        if cache is not None:
-            cache.close()
         work.cleanup()
     max_size = int(params["sgd.maxMLModelSizeInBytes"])
     model, prune = build_model(trained, pipeline, labels=labels.classes or None, max_size_bytes=max_size,
-                               summary={"training_datasource": datasource.entity_id, "records": cache.rows,
+                               summary={"training_datasource": datasource.entity_id, "records": trained_on,
                                         "target": labels.summary()})
     saved = save_model(ctx.artifacts, ctx.account, doc["MLModelId"], model)
     for line in training_log(config, trained, prune, max_size, invalid_records=records.rejections.count):
@@ -128,3 +124,76 @@ def run(ctx: JobContext) -> dict:
         # Until the user sets one (docs/behaviour.md, "Training").
         fields[DEFAULTS] = {"ScoreThreshold": DEFAULT_THRESHOLD}
     return fields
+
+
+def _train_here(ctx: JobContext, spool: RecordSpool, pipeline, labels, config: SGDConfig, shuffle: bool, seed: int,
+                accepted: int, work: str):
+    """Featurize the spooled records once into a disk cache and train pass
+    after pass over it, in this process."""
+    def featurize(spooled) -> Rows:
+        table, raw, weight = spooled
+        return Rows(pipeline.transform(table), labels.from_raw(raw), weight)
+
+    cache = FeatureCache(accepted, shuffle=shuffle, seed=seed, directory=work)
+    try:
+        columns = ColumnMap(pipeline.n_features)
+        for rows in ordered_map(featurize, spool.read(), workers=2):
+            labels.add(rows.y, rows.weight)
+            cache.add(Rows(columns.translate(rows.batch), rows.y, rows.weight))
+        spool.delete()
+        cache.seal()
+        ctx.log(f"featurized {cache.rows} records: {columns.size} of the hashed columns in use")
+        trainer = SGDTrainer(config, columns.n_columns)
+        while True:
+            for rows in cache.passes(columns.n_columns):
+                trainer.partial_fit(rows.batch, rows.y, rows.weight)
+            if not trainer.end_pass():
+                break
+            if ctx.cancelled():
+                stop_if_deleted(ctx)
+        return columns.to_hashed(trainer.finish()), cache.rows
+    finally:
+        cache.close()
+
+
+def _shard_plan(ctx: JobContext, datasource, schema: DataSchema):
+    """On a cluster of more than one worker thread: the worker threads and
+    the runs of parts their shards read; else None (one process trains)."""
+    if ctx.parts is None:
+        return None
+    slots = ctx.parts.slots()
+    if len(slots) < 2:
+        return None
+    files = locations.list_data_files(datasource.document["DataLocationS3"], ctx.settings.confinement)
+    total = sum(f.size for f in files)
+    # At least a part per shard, so that every worker gets a share.
+    parts = plan_parts(files, min(ctx.settings.part_bytes, max(1, -(-total // len(slots)))))
+    runs = deal(parts, len(slots))
+    if len(runs) < 2:
+        return None
+    split = parse_rearrangement(datasource.document.get("DataRearrangement"))
+    tasks = [[PartTask(part, ctx.account, "MLModel", ctx.entity.entity_id, schema, split, total, require_target=True)
+              for part in run] for run in runs]
+    return slots, tasks
+
+
+class _TargetMoments:
+    """The weighted mean and standard deviation of a numeric target over the fitting pass."""
+
+    def __init__(self):
+        self.weight = self.total = self.squares = 0.0
+
+    def add(self, values, weight) -> None:
+        self.weight += float(weight.sum())
+        self.total += float(values @ weight)
+        self.squares += float((values * values) @ weight)
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.weight if self.weight else 0.0
+
+    @property
+    def std(self) -> float:
+        if not self.weight:
+            return 1.0
+        return max(self.squares / self.weight - self.mean ** 2, 0.0) ** 0.5 or 1.0

@@ -18,7 +18,7 @@ from ..store.artifacts import ArtifactStore, open_artifacts
 from ..store.entities import EntityStore, mark_failed, now
 from ..store.job_logs import append_log, log_key
 from ..store.secrets import MasterKey
-from .context import DEFAULTS, JobContext, JobFailed
+from .context import DEFAULTS, JobContext, JobFailed, WorkLost
 from .kinds import JOB_FUNCTIONS
 from .queue import JobQueue, JobRef
 
@@ -57,6 +57,9 @@ def run_job(settings: Settings, job: JobRef, stores: tuple[EntityStore, Artifact
         status, message = "COMPLETED", None
     except (JobFailed, LocationError, TooManyRejections) as failure:  # the data's fault: its Message says how
         status, message = "FAILED", str(failure)
+    except WorkLost as lost:
+        ctx.log(f"{lost}: the job is run again")
+        raise
     except Exception as error:
         full = disk.full_disk(error)
         if full:

@@ -55,6 +55,14 @@ class ColumnMap:
         self._hashed_of = np.zeros(1 << 12, dtype=np.int64)
         self._count = np.zeros(1, dtype=np.int64)
 
+    @classmethod
+    def of_columns(cls, n_features: int, hashed: np.ndarray) -> ColumnMap:
+        """The map that numbers `hashed` columns 0, 1, ... in the order given."""
+        columns = cls(n_features)
+        columns.translate(CsrBatch(np.array([0, len(hashed)], dtype=np.int64), np.asarray(hashed, dtype=np.int32),
+                                   np.ones(len(hashed), dtype=np.float32), n_features))
+        return columns
+
     @property
     def size(self) -> int:
         return int(self._count[0])

@@ -57,6 +57,11 @@ class TargetValues:
         self.weight += float(weight.sum())
         self.total += float(np.dot(y, weight))
 
+    def merge(self, other: TargetValues) -> None:
+        """Add what another reader of other records `add`ed (a training shard)."""
+        self.weight += other.weight
+        self.total += other.total
+
     def summary(self) -> dict:
         return {"weight": self.weight, "mean": self.total / self.weight if self.weight else None}
 
@@ -113,6 +118,11 @@ class TargetClasses:
     def add(self, y: np.ndarray, weight: np.ndarray) -> None:
         self.weight += float(weight.sum())
         self.class_weights += np.bincount(y, weight, minlength=len(self.class_weights))[:len(self.class_weights)]
+
+    def merge(self, other: TargetClasses) -> None:
+        """Add what another reader of other records `add`ed, numbered alike (a training shard)."""
+        self.weight += other.weight
+        self.class_weights += other.class_weights
 
     def summary(self) -> dict:
         return {"weight": self.weight, "class_weights": self.class_weights.tolist()}

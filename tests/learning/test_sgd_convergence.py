@@ -50,6 +50,20 @@ def logistic_reference(A, y, l1=0.0, l2=0.0):
     return LogisticRegression(C=1 / (l2 * n) if l2 else np.inf, max_iter=10000, tol=1e-10).fit(A, y)
 
 
+def check_auc(data, params, order):
+    """Test AUC within 0.005 of the converged reference's; the training result."""
+    X, y, Xt, yt = data
+    if order == "shuffled":  # sgd.shuffleType=auto
+        X, y = shuffled(X, y)
+    res = train(SGDTrainer(SGDConfig("BINARY", **params), X.n_features), X, y)
+    auc = roc_auc_score(yt, margins(res, Xt)[:, 0])
+    A, At = compact(X, Xt)
+    ref = logistic_reference(A, y, params.get("l1", 0.0), params.get("l2", 0.0))
+    ref_auc = roc_auc_score(yt, ref.decision_function(At))
+    assert auc >= ref_auc - 0.005, (auc, ref_auc, res.passes, res.refined)
+    return res
+
+
 @pytest.fixture(scope="module")
 def binary():
     return split("binary")
@@ -65,15 +79,7 @@ def binary():
 ], ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()) or "defaults")
 @pytest.mark.parametrize("order", ["time", "shuffled"])
 def test_binary_auc_matches_the_converged_model_in_any_order(binary, params, order):
-    X, y, Xt, yt = binary
-    if order == "shuffled":  # sgd.shuffleType=auto
-        X, y = shuffled(X, y)
-    res = train(SGDTrainer(SGDConfig("BINARY", **params), X.n_features), X, y)
-    auc = roc_auc_score(yt, margins(res, Xt)[:, 0])
-    A, At = compact(X, Xt)
-    ref = logistic_reference(A, y, params.get("l1", 0.0), params.get("l2", 0.0))
-    ref_auc = roc_auc_score(yt, ref.decision_function(At))
-    assert auc >= ref_auc - 0.005, (auc, ref_auc, res.passes, res.refined)
+    res = check_auc(binary, params, order)
     assert res.passes <= params.get("max_passes", 10)
 
 
@@ -100,15 +106,7 @@ SLOW = pytest.mark.xfail(reason="the refinement does not reach the optimum's AUC
 ], ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()) or "defaults")
 @pytest.mark.parametrize("order", ["time", "shuffled"])
 def test_campaign_auc_matches_the_converged_model_in_any_order(marketing, params, order):
-    X, y, Xt, yt = marketing
-    if order == "shuffled":
-        X, y = shuffled(X, y)
-    res = train(SGDTrainer(SGDConfig("BINARY", **params), X.n_features), X, y)
-    auc = roc_auc_score(yt, margins(res, Xt)[:, 0])
-    A, At = compact(X, Xt)
-    ref = logistic_reference(A, y, params.get("l1", 0.0), params.get("l2", 0.0))
-    ref_auc = roc_auc_score(yt, ref.decision_function(At))
-    assert auc >= ref_auc - 0.005, (auc, ref_auc, res.passes, res.refined)
+    check_auc(marketing, params, order)
 
 
 def test_regression_rmse_matches_ridge_on_time_ordered_data():

@@ -128,6 +128,50 @@ def drifting(n, seed, task="binary", numeric=12, levels=20, classes=10):
     return X, y
 
 
+def campaign(n, seed, task="binary"):
+    """Records sorted by time like a bank's phone-marketing campaign over 30
+    months (the public bank-marketing data's shape): a long busy first
+    stretch, then fewer calls a month; five correlated 'economic' indicators
+    that are constant within a month and carry the target through a contrast
+    of two of them (ill-conditioned: within the first 70 % of the rows they
+    move almost together with the month-of-year levels); a month-of-year
+    one-hot whose levels occur only in some stretches; attributes whose
+    shares change with the time (contact type, contacted before) and a rare
+    strong one (a previous success); a positive rate rising from about 5 %
+    to 40 %.  Returns (CsrBatch, y); binary only."""
+    rng = np.random.default_rng(seed)
+    fixed = np.random.default_rng(4000)
+    months = 30
+    share = np.r_[np.full(7, 8.0), np.full(12, 2.0), np.full(11, 1.0)]
+    month = np.minimum(np.searchsorted(np.cumsum(share / share.sum()), (np.arange(n) + 0.5) / n), months - 1)
+    t = np.arange(months) / (months - 1)
+    macro = np.where(t < 0.25, 1.0, np.cos(np.pi * np.minimum(1, (t - 0.25) / 0.5))) + fixed.normal(0, 0.15, months)
+    econ = (np.outer(macro, [1.0, 0.9, 0.6, 1.0, 0.95]) + fixed.normal(0, 0.1, (months, 5)))[month]
+    econ += rng.normal(0, 0.01, (n, 5))
+    econ = (econ - econ.mean(0)) / econ.std(0)
+    moy = month % 12
+    age = rng.normal(0, 1, n)
+    job = rng.integers(0, 12, n)
+    contact = rng.random(n) < np.where(month < 10, 0.3, 0.8)
+    previous = rng.random(n) < np.minimum(0.5, 0.02 + 0.4 * t[month])
+    success = previous & (rng.random(n) < 0.35)
+    calls = np.log1p(rng.geometric(0.4, n))
+    job_w, moy_w = fixed.normal(0, 0.4, 12), fixed.normal(0, 0.5, 12)
+    z = (-2.6 + econ @ np.array([-1.5, 0.0, 1.5, 0.0, -0.5]) + moy_w[moy] + job_w[job] + 0.3 * age ** 2 - 0.2 * age
+         + 0.6 * contact + 2.2 * success - 0.3 * previous - 0.4 * calls)
+    y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(np.float64)
+    ones = np.ones((n, 1))
+    outcome = np.where(success, 2, np.where(previous, 1, 0))  # none, failure, success
+    indices = np.concatenate([np.tile(np.arange(5), (n, 1)), (5 + moy)[:, None], (17 + job)[:, None],
+                              np.tile(np.arange(29, 34), (n, 1)), (34 + outcome)[:, None]], 1)
+    data = np.concatenate([econ, ones, ones, age[:, None], (age ** 2 - 1)[:, None], contact[:, None] * 1.0,
+                           (calls - calls.mean())[:, None], ones, ones], 1)
+    width = indices.shape[1]
+    X = CsrBatch(np.arange(0, n * width + 1, width, dtype=np.int64), indices.ravel().astype(np.int32),
+                 data.ravel().astype(np.float32), 1 << 8)
+    return X, y
+
+
 def rows(X: CsrBatch, a, b):
     """Rows a..b of X."""
     p0, p1 = X.indptr[a], X.indptr[b]

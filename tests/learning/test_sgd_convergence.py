@@ -7,6 +7,15 @@ unit-weight records the objective is sum(loss) + n*l2/2 |w|^2 (+ n*l1 |w|_1):
 scikit-learn's LogisticRegression (C * sum(loss) + |w|^2 / 2) matches with
 C = 1 / (l2 * n), and its Ridge (sum of squared errors + alpha |w|^2, against
 the learner's halved squared loss) with alpha = l2 * n.
+
+``campaign()`` is the harder case: time-ordered records whose target runs
+through a weakly determined contrast of month-level indicators that matters
+on the later 30 %.  Plain SGD in record order (early stopping after a few
+passes, tail-averaged) was about a hundredth of AUC below the reference
+there with the marketing sample's settings; on ``drifting()`` it was within
+a few ten-thousandths, so only ``campaign()`` shows the refinement's effect.
+The refinement needs most of 100 passes on it: with L1 (OWL-QN) and with five
+passes it does not yet get within 0.005 (marked xfail).
 """
 import numpy as np
 import pytest
@@ -16,7 +25,7 @@ from sklearn.metrics import f1_score, mean_squared_error, roc_auc_score
 from treadle.learning import SGDConfig, SGDTrainer, sgd
 from treadle.learning.features import CsrBatch
 
-from .synth import compact, drifting, margins, rows, train
+from .synth import campaign, compact, drifting, margins, rows, train
 
 N = 10000
 CUT = 7000  # a sequential 70/30 split
@@ -41,6 +50,20 @@ def logistic_reference(A, y, l1=0.0, l2=0.0):
     return LogisticRegression(C=1 / (l2 * n) if l2 else np.inf, max_iter=10000, tol=1e-10).fit(A, y)
 
 
+def check_auc(data, params, order):
+    """Test AUC within 0.005 of the converged reference's; the training result."""
+    X, y, Xt, yt = data
+    if order == "shuffled":  # sgd.shuffleType=auto
+        X, y = shuffled(X, y)
+    res = train(SGDTrainer(SGDConfig("BINARY", **params), X.n_features), X, y)
+    auc = roc_auc_score(yt, margins(res, Xt)[:, 0])
+    A, At = compact(X, Xt)
+    ref = logistic_reference(A, y, params.get("l1", 0.0), params.get("l2", 0.0))
+    ref_auc = roc_auc_score(yt, ref.decision_function(At))
+    assert auc >= ref_auc - 0.005, (auc, ref_auc, res.passes, res.refined)
+    return res
+
+
 @pytest.fixture(scope="module")
 def binary():
     return split("binary")
@@ -56,16 +79,34 @@ def binary():
 ], ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()) or "defaults")
 @pytest.mark.parametrize("order", ["time", "shuffled"])
 def test_binary_auc_matches_the_converged_model_in_any_order(binary, params, order):
-    X, y, Xt, yt = binary
-    if order == "shuffled":  # sgd.shuffleType=auto
-        X, y = shuffled(X, y)
-    res = train(SGDTrainer(SGDConfig("BINARY", **params), X.n_features), X, y)
-    auc = roc_auc_score(yt, margins(res, Xt)[:, 0])
-    A, At = compact(X, Xt)
-    ref = logistic_reference(A, y, params.get("l1", 0.0), params.get("l2", 0.0))
-    ref_auc = roc_auc_score(yt, ref.decision_function(At))
-    assert auc >= ref_auc - 0.005, (auc, ref_auc, res.passes, res.refined)
+    res = check_auc(binary, params, order)
     assert res.passes <= params.get("max_passes", 10)
+
+
+CAMPAIGN_N = 20000
+CAMPAIGN_CUT = 14000
+
+
+@pytest.fixture(scope="module")
+def marketing():
+    X, y = campaign(CAMPAIGN_N, 11)
+    return rows(X, 0, CAMPAIGN_CUT), y[:CAMPAIGN_CUT], rows(X, CAMPAIGN_CUT, CAMPAIGN_N), y[CAMPAIGN_CUT:]
+
+
+SLOW = pytest.mark.xfail(reason="the refinement does not reach the optimum's AUC within these passes", strict=False)
+
+
+@pytest.mark.parametrize("params", [
+    dict(max_passes=100, l2=1e-4),  # the targeted-marketing sample's settings
+    dict(),  # the API's defaults
+    dict(max_passes=10, l2=1e-6),
+    pytest.param(dict(max_passes=100, l1=1e-4), marks=SLOW),
+    pytest.param(dict(max_passes=20, l1=1e-3), marks=SLOW),
+    pytest.param(dict(max_passes=5, l2=1e-4), marks=SLOW),
+], ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()) or "defaults")
+@pytest.mark.parametrize("order", ["time", "shuffled"])
+def test_campaign_auc_matches_the_converged_model_in_any_order(marketing, params, order):
+    check_auc(marketing, params, order)
 
 
 def test_regression_rmse_matches_ridge_on_time_ordered_data():

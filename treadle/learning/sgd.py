@@ -69,7 +69,9 @@ regularised objective's loss, gradient and diagonal curvature of the kept
 learner at one point per pass (``Refiner``: L-BFGS, OWL-QN with L1).  The
 first such pass measures the SGD model's estimated gap to the optimum and
 stops when it is below ``SKIP_TOLERANCE``; the holdout rows are only scored,
-and the evaluated point with the lowest holdout loss is the model.
+and the last accepted point is the model (a holdout-selected point stops
+short of the optimum in weakly determined directions that can matter on
+later, time-ordered data).
 
 Data-parallel passes: ``contribution`` and ``combine`` (docs/behaviour.md,
 "Training: shards").
@@ -106,9 +108,8 @@ FIRST_CHECKPOINT = 64
 SNAPSHOTS = 32  # weight snapshots averaged per pass
 KEEP_AFTER_FIRST_PASS = 2
 REFINE_PAIRS = 5  # L-BFGS memory of the refinement
-REFINE_TOLERANCE = 1e-6  # estimated gap to the optimum, relative to the objective, that ends refinement
+REFINE_TOLERANCE = 1e-8  # estimated gap to the optimum, relative to the objective, that ends refinement
 SKIP_TOLERANCE = 2e-4  # the same estimate at the SGD model below which refinement is not started
-PATIENCE = 2  # accepted refinement steps in a row that may fail to improve the holdout loss
 ARMIJO = 1e-4  # sufficient decrease of a refinement step
 
 
@@ -260,9 +261,7 @@ class Refiner:
     def __init__(self, loss: int, x: np.ndarray, l1: float, l2: float, period: int):
         self.loss, self.l1, self.l2, self.period = loss, l1, l2, period
         self.x = x  # the accepted point
-        self.kept = x  # the evaluated point with the lowest holdout loss: the model
-        self.kept_loss = math.inf
-        self.worse = 0  # accepted steps since the holdout loss last improved
+        self.kept = x  # the model: the last accepted point
         self.point = x  # where this pass evaluates
         self.f = math.nan
         self.g = self.pg = self.h = None  # smooth gradient, pseudo-gradient, diagonal curvature at x
@@ -346,10 +345,6 @@ class Refiner:
         P = self.point
         f, g = self._objective(P, C)
         self.evaluated_f = f
-        held = self.sums[3] / self.sums[4] if self.sums[4] > 0 else f / C
-        improved = held < self.kept_loss
-        if improved:
-            self.kept, self.kept_loss = P, held
         scale = max(abs(f), 1e-12 * C)
         first = self.g is None
         if not first:
@@ -372,7 +367,7 @@ class Refiner:
             if sy > 1e-12 * float(np.dot(yv.ravel(), yv.ravel())):
                 self.pairs = (self.pairs + [(s.astype(np.float32), yv.astype(np.float32), 1.0 / sy)])[-REFINE_PAIRS:]
             decrease = self.f - f
-            self.worse = 0 if improved else self.worse + 1
+        self.kept = P
         self.x, self.f, self.g = P, f, g.copy()
         self.pg = self._pseudo(self.x, self.g, C)
         self.h = np.maximum(self.curv + C * self.l2, 1e-8 * C)
@@ -380,7 +375,7 @@ class Refiner:
         gap = self._gap() / scale
         if first:
             self.first_gap = gap
-        if (gap <= (SKIP_TOLERANCE if first else REFINE_TOLERANCE) or self.worse >= PATIENCE
+        if (gap <= (SKIP_TOLERANCE if first else REFINE_TOLERANCE)
                 or (not first and decrease <= REFINE_TOLERANCE * scale / 10)):
             self.done = True
             return False

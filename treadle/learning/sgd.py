@@ -138,8 +138,12 @@ class SGDConfig:
     @property
     def sgd_passes(self) -> int:
         """Passes SGD may use: at least two of every four are left to the
-        refinement once there are four (docs/behaviour.md, "Training: convergence")."""
-        if not self.refine or self.max_passes < 4:
+        refinement once there are four, when the objective is regularised
+        (docs/behaviour.md, "Training: convergence")."""
+        if not self.refine or self.max_passes < 4 or (self.l1 == 0 and self.l2 == 0):
+            # Without a penalty the optimum over sparse features lies at
+            # unbounded weights for any feature that separates the classes:
+            # SGD's early stopping on the holdout is the regularisation then.
             return self.max_passes
         return self.max_passes - max(2, self.max_passes // 2)
 

@@ -268,7 +268,7 @@ def stop_if_deleted(ctx) -> None:
     """Before a job writes what its parts made: nothing is written for a deleted object."""
     if ctx.cancelled(now=True):
         raise JobCancelled(f"{ctx.entity.kind} {ctx.entity.entity_id} was deleted while its job ran: "
-                           "its cluster work was cancelled")
+                           "the job stopped" + (" and its cluster work was cancelled" if ctx.parts else ""))
 
 
 def run_parts(ctx, parts: list[Part], function, tasks: list[PartTask]) -> Iterator[PartRead]:

@@ -185,10 +185,10 @@ def seconds(found: dict) -> float:
     return (found["FinishedAt"] - found["StartedAt"]).total_seconds()
 
 
-def measure(setup: Setup, data: Path, passes: int, out: Path) -> dict:
+def measure(setup: Setup, data: Path, held_out: Path, passes: int, out: Path) -> dict:
     ml = setup.client()
     tag = uuid.uuid4().hex[:6]
-    ds, model, bp = f"ds-{tag}", f"ml-{tag}", f"bp-{tag}"
+    ds, model, bp, test, ev = f"ds-{tag}", f"ml-{tag}", f"bp-{tag}", f"test-{tag}", f"ev-{tag}"
     ml.create_data_source_from_s3(DataSourceId=ds, ComputeStatistics=True,
                                   DataSpec={"DataLocationS3": data.as_uri(), "DataSchema": json.dumps(SCHEMA)})
     ingest = settle(ml.get_data_source, DataSourceId=ds)
@@ -198,8 +198,14 @@ def measure(setup: Setup, data: Path, passes: int, out: Path) -> dict:
     ml.create_batch_prediction(BatchPredictionId=bp, MLModelId=model, BatchPredictionDataSourceId=ds,
                                OutputUri=(out / setup.name).as_uri() + "/")
     batch = settle(ml.get_batch_prediction, BatchPredictionId=bp)
+    # The model's quality on held-out records, which training on shards must keep.
+    ml.create_data_source_from_s3(DataSourceId=test, ComputeStatistics=False,
+                                  DataSpec={"DataLocationS3": held_out.as_uri(), "DataSchema": json.dumps(SCHEMA)})
+    settle(ml.get_data_source, DataSourceId=test)
+    ml.create_evaluation(EvaluationId=ev, MLModelId=model, EvaluationDataSourceId=test)
+    auc = float(settle(ml.get_evaluation, EvaluationId=ev)["PerformanceMetrics"]["Properties"]["BinaryAUC"])
     return {"ingest": seconds(ingest), "train": seconds(train), "batch": seconds(batch),
-            "records": batch["TotalRecordCount"]}
+            "records": batch["TotalRecordCount"], "auc": auc}
 
 
 def main() -> None:
@@ -220,6 +226,9 @@ def main() -> None:
     if not data.exists():
         print(f"generating {rows} rows into {data}", flush=True)
         generate(data, rows)
+    held_out = work / "input" / "held-out-400000.csv"
+    if not held_out.exists():
+        generate(held_out, 400_000, seed=8)
     size = data.stat().st_size
     part_bytes = args.part_bytes or -(-size // 16)
     out = Path(tempfile.mkdtemp(prefix="out-", dir=data.parent))
@@ -228,7 +237,7 @@ def main() -> None:
         workers = 0 if name == "local" else int(name.split("-")[1])
         setup = Setup(name, workers, work, data, part_bytes)
         try:
-            results[name] = measure(setup, data, args.passes, out)
+            results[name] = measure(setup, data, held_out, args.passes, out)
         finally:
             setup.stop()
         print(name, json.dumps(results[name]), flush=True)
@@ -242,6 +251,9 @@ def main() -> None:
         ratio = (results["cluster-1"][step] / results["cluster-2"][step]
                  if {"cluster-1", "cluster-2"} <= set(results) else float("nan"))
         print(f"| {step} | " + " | ".join(cells) + f" | {ratio:.2f}x | {TARGETS[step]}x |")
+    print("\nheld-out AUC: " + ", ".join(f"{name} {r['auc']:.4f}" for name, r in results.items())
+          + (f"; two workers against one process {results['cluster-2']['auc'] - results['local']['auc']:+.4f} "
+             "(bound: -0.005)" if {"local", "cluster-2"} <= set(results) else ""))
     if {"local", "cluster-1"} <= set(results):
         print("\ncluster overhead, one worker against the local runner: " + ", ".join(
             f"{step} {100 * (results['cluster-1'][step] / results['local'][step] - 1):+.0f}%"

@@ -487,7 +487,8 @@ class NewtonRefiner(Refiner):
     def _prepare(self, C: float, scale: float) -> float:
         H, K, m = self.hess, self.x.shape[1], self.cols.shape[0]
         if self.l2 > 0:
-            H.reshape(-1)[:: self.dim + 1][: m * K] += C * self.l2
+            weights = np.arange(m * K)
+            H[weights, weights] += C * self.l2
         g = self._vector(self.g)
         if self.l1 == 0:
             d = -_solve(H, g)

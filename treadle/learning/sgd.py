@@ -66,8 +66,12 @@ last records of a pass, which averaging does not remove on time-ordered
 data.  So SGD gets at most ``SGDConfig.sgd_passes`` (about half of
 ``max_passes`` from four on) and the passes left evaluate the exact
 regularised objective's loss, gradient and diagonal curvature of the kept
-learner at one point per pass (``Refiner``: L-BFGS, OWL-QN with L1).  The
-first such pass measures the SGD model's estimated gap to the optimum and
+learner at one point per pass (``Refiner``: L-BFGS, OWL-QN with L1).  When
+(columns trained on + 1) * K is at most ``NEWTON_MAX_DIM`` and three dense
+Hessians fit ``memory_budget``, each pass also sums the exact Hessian and
+the step is Newton's (``NewtonRefiner``; proximal Newton with L1), which
+converges in a handful of passes where L-BFGS needs most of 100 on
+ill-conditioned data.  The first such pass measures the SGD model's estimated gap to the optimum and
 stops when it is below ``SKIP_TOLERANCE``; the holdout rows are only scored,
 and the last accepted point is the model (a holdout-selected point stops
 short of the optimum in weakly determined directions that can matter on
@@ -85,6 +89,9 @@ the first batch); the result is mapped back to target units.
 
 Memory: ``L * n_cols * (K + 1) * 4`` bytes of state, ``n_cols * 5`` of
 per-column bookkeeping, plus ``n_cols * 12`` when regularised (``n_cols = 2**weight_bits``, K = 1 unless multiclass).
+Newton's refinement adds ``8 * D**2`` bytes of Hessian sums, D = (columns
+trained on + 1) * K <= ``NEWTON_MAX_DIM`` (128 MB at the limit), and as much
+again for the combined sums of shards and for the Cholesky factor.
 When that exceeds ``memory_budget`` the hashed columns are folded onto
 fewer bits (``column & (2**weight_bits - 1)``), which is the same as hashing
 with fewer bits; the model records ``weight_bits`` and folds identically.
@@ -96,6 +103,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
+from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
 from . import sgd_kernels as KN
 from .features import CsrBatch
@@ -111,6 +119,9 @@ REFINE_PAIRS = 5  # L-BFGS memory of the refinement
 REFINE_TOLERANCE = 1e-8  # estimated gap to the optimum, relative to the objective, that ends refinement
 SKIP_TOLERANCE = 2e-4  # the same estimate at the SGD model below which refinement is not started
 ARMIJO = 1e-4  # sufficient decrease of a refinement step
+NEWTON_MAX_DIM = 4096  # (columns + 1) * outputs up to which refinement is Newton's (a dense Hessian)
+PROX_SWEEPS = 20  # coordinate-descent sweeps per round of the L1 Newton direction
+PROX_ROUNDS = 10  # rounds of (exact solve on the non-zero set, sweeps) per direction
 
 
 @dataclass(frozen=True)
@@ -257,7 +268,8 @@ class Refiner:
     (docs/behaviour.md, "Training: convergence").
 
     The point is a (n_cols + 1, K) float64 table whose last row is the bias.
-    Objective, over every record (holdout included) with total weight C:
+    Objective, over the training records (the holdout is only scored) with
+    total weight C:
     ``sum_i c_i * loss_i + C * (l1 * |w|_1 + l2/2 * |w|^2)``, bias
     unregularised: SGD's per-record penalty summed over the records.
     """
@@ -339,6 +351,33 @@ class Refiner:
         """Estimated objective above the optimum: the diagonal Newton decrement."""
         return 0.5 * float(np.sum(self.pg * self.pg / self.h))
 
+    def _slope(self, P: np.ndarray) -> float:
+        """The objective's first-order change from the accepted point to P,
+        the Armijo condition's reference."""
+        return float(np.dot(self.pg.ravel(), (P - self.x).ravel()))
+
+    def _restart(self) -> bool:
+        """The step shrank to nothing: start over from the diagonal, once."""
+        if not self.pairs:
+            return False
+        self.pairs.clear()
+        self._direction()
+        return True
+
+    def _update(self, P: np.ndarray, g: np.ndarray) -> None:
+        """A step to P was accepted, with smooth gradient g there: a new L-BFGS pair."""
+        s, yv = P - self.x, g - self.g
+        sy = float(np.dot(s.ravel(), yv.ravel()))
+        if sy > 1e-12 * float(np.dot(yv.ravel(), yv.ravel())):
+            self.pairs = (self.pairs + [(s.astype(np.float32), yv.astype(np.float32), 1.0 / sy)])[-REFINE_PAIRS:]
+
+    def _prepare(self, C: float, scale: float) -> float:
+        """At the newly accepted point: the curvature for the next direction;
+        returns the estimated gap to the optimum."""
+        self.h = np.maximum(self.curv + C * self.l2, 1e-8 * C)
+        self.h[-1] = max(float(self.curv[-1].min()), 1e-8 * C)
+        return self._gap()
+
     def end_pass(self) -> bool:
         """Take this pass's evaluation; True while another is wanted."""
         C = float(self.sums[1])
@@ -352,31 +391,23 @@ class Refiner:
         scale = max(abs(f), 1e-12 * C)
         first = self.g is None
         if not first:
-            pg_step = float(np.dot(self.pg.ravel(), (P - self.x).ravel()))
+            pg_step = self._slope(P)
             if not f <= self.f + ARMIJO * pg_step:
                 # Backtrack to the minimum of the quadratic through f, its
                 # slope and the trial, within [0.1, 0.5] of the step.
                 curvature = f - self.f - pg_step
                 self.t *= min(0.5, max(0.1, -pg_step / (2 * curvature))) if curvature > 0 else 0.5
-                if self.t < 1e-10:
-                    if not self.pairs:
-                        self.done = True
-                        return False
-                    self.pairs.clear()  # start over from the diagonal
-                    self._direction()
+                if self.t < 1e-10 and not self._restart():
+                    self.done = True
+                    return False
                 self.point = self._trial()
                 return True
-            s, yv = P - self.x, g - self.g
-            sy = float(np.dot(s.ravel(), yv.ravel()))
-            if sy > 1e-12 * float(np.dot(yv.ravel(), yv.ravel())):
-                self.pairs = (self.pairs + [(s.astype(np.float32), yv.astype(np.float32), 1.0 / sy)])[-REFINE_PAIRS:]
+            self._update(P, g)
             decrease = self.f - f
         self.kept = P
         self.x, self.f, self.g = P, f, g.copy()
         self.pg = self._pseudo(self.x, self.g, C)
-        self.h = np.maximum(self.curv + C * self.l2, 1e-8 * C)
-        self.h[-1] = max(float(self.curv[-1].min()), 1e-8 * C)
-        gap = self._gap() / scale
+        gap = self._prepare(C, scale) / scale
         if first:
             self.first_gap = gap
         if (gap <= (SKIP_TOLERANCE if first else REFINE_TOLERANCE)
@@ -393,6 +424,155 @@ class Refiner:
     def set_sums(self, sums: dict[str, np.ndarray]) -> None:
         self.grad, self.curv, self.sums, self.hist, self.correct = (
             sums["grad"], sums["curv"], sums["sums"], sums["hist"], sums["correct"])
+
+
+def _solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A^-1 b for a symmetric positive semi-definite A, by Cholesky with a
+    ridge of 1e-8 of its largest diagonal entry, grown until it factors
+    (directions the data leave undetermined, e.g. the softmax's common shift
+    of all outputs, then get ~no step instead of an arbitrary one)."""
+    B = A.copy()
+    ridge = 1e-8 * max(float(np.max(np.diag(A))), 1e-300) if A.size else 0.0
+    diag = B.reshape(-1)[:: B.shape[0] + 1]
+    for _ in range(8):
+        diag += ridge
+        try:
+            return cho_solve(cho_factor(B, overwrite_a=False, check_finite=False), b, check_finite=False)
+        except LinAlgError:
+            ridge *= 100
+    return np.linalg.lstsq(A, b, rcond=None)[0]
+
+
+class NewtonRefiner(Refiner):
+    """Second-order refinement for models with few columns
+    (docs/behaviour.md, "Training: convergence"): each pass also sums the
+    exact Hessian of the smooth loss over the training rows
+    (``sgd_kernels.hessian``) on the ``cols`` the data uses, a dense
+    (D, D) float64 table with D = (len(cols) + 1) * K.  At an accepted point
+    the direction is Newton's, solving (H + C*l2 on the weights) d = -g;
+    with L1 proximal Newton's, the minimum of the quadratic model plus
+    C*l1*|w|_1 by coordinate descent (exact zeros) polished by exact solves
+    on its non-zero set.  Then the same sufficient-decrease test and
+    shortening as L-BFGS; a full step costs no extra pass.  Columns outside
+    ``cols`` (never trained on) have zero gradient and keep their weights.
+    """
+
+    def __init__(self, loss: int, x: np.ndarray, l1: float, l2: float, period: int, cols: np.ndarray):
+        K = x.shape[1]
+        self.cols = cols
+        self.local = np.full(x.shape[0] - 1, -1, dtype=np.int64)
+        self.local[cols] = np.arange(cols.shape[0])
+        self.dim = (cols.shape[0] + 1) * K
+        self.pen = np.ones(self.dim, dtype=np.bool_)
+        self.pen[-K:] = False  # the bias
+        self.hess = None
+        self.delta = 0.0  # the model's first-order change along d, L1 included
+        super().__init__(loss, x, l1, l2, period)
+
+    def reset_pass(self) -> None:
+        super().reset_pass()
+        if self.hess is None:
+            self.hess = np.zeros((self.dim, self.dim))
+        else:
+            self.hess.fill(0.0)
+
+    def run(self, batch: CsrBatch, y, rw, r0: int, r1: int, mask: int, pos: int) -> None:
+        super().run(batch, y, rw, r0, r1, mask, pos)
+        KN.hessian(batch.indptr, batch.indices, batch.data, r0, r1, y, rw, self.point, self.loss, mask,
+                   self.period, pos, self.local, self.hess)
+
+    def _vector(self, a: np.ndarray) -> np.ndarray:
+        return np.concatenate([a[self.cols].ravel(), a[-1]])
+
+    def _prepare(self, C: float, scale: float) -> float:
+        H, K, m = self.hess, self.x.shape[1], self.cols.shape[0]
+        if self.l2 > 0:
+            weights = np.arange(m * K)
+            H[weights, weights] += C * self.l2
+        g = self._vector(self.g)
+        if self.l1 == 0:
+            d = -_solve(H, g)
+            self.delta = float(g @ d)
+            gap = -0.5 * self.delta
+        else:
+            w = self._vector(self.x)
+            w[-K:] = 0.0
+            d, gap = self._proximal(H, g, w, C * self.l1, scale)
+        full = np.zeros_like(self.x)
+        full[self.cols] = d[: m * K].reshape(m, K)
+        full[-1] = d[m * K:]
+        self.d = full
+        return max(gap, 0.0)
+
+    def _proximal(self, H, g, w, lam, scale) -> tuple[np.ndarray, float]:
+        """Minimise q(d) = g.d + d.H.d/2 + lam*(|w+d|_1 - |w|_1) (weights only);
+        returns d and -q(d), the estimated gap; sets ``delta``."""
+        pen = self.pen
+        base = float(np.abs(w[pen]).sum())
+
+        def model(d, Hd):
+            return float(g @ d + 0.5 * d @ Hd + lam * (np.abs(w[pen] + d[pen]).sum() - base))
+
+        d, Hd = np.zeros_like(g), np.zeros_like(g)
+        tol = 1e-14 * scale
+        KN.prox_newton_cd(H, g, w, lam, pen, d, Hd, PROX_SWEEPS, tol)
+        q = model(d, Hd)
+        for _ in range(PROX_ROUNDS):
+            # Coordinate descent is slow along ill-conditioned directions: on
+            # its non-zero set with its signs the model is a quadratic whose
+            # minimum one solve gives; go towards it as far as no weight
+            # changes sign (the first to reach zero stays there).
+            u = w + d
+            free = ~pen | (u != 0)
+            sign = np.where(pen, np.sign(u), 0.0)
+            F = np.flatnonzero(free)
+            fixed = np.where(free, 0.0, d)
+            target = d.copy()
+            target[F] = _solve(H[np.ix_(F, F)], -(g + lam * sign + H @ fixed)[F])
+            ut = w + target
+            crossing = F[pen[F] & (np.sign(ut[F]) != sign[F])]
+            step = 1.0
+            if crossing.size:
+                ratios = u[crossing] / (u[crossing] - ut[crossing])
+                step = float(ratios.min())
+            trial = d + step * (target - d)
+            if crossing.size:
+                zero = crossing[np.argmin(ratios)]
+                trial[zero] = -w[zero]
+            Hd_t = H @ trial
+            qt = model(trial, Hd_t)
+            if qt < q:
+                d, Hd, q = trial, Hd_t, qt
+            sweeps = KN.prox_newton_cd(H, g, w, lam, pen, d, Hd, PROX_SWEEPS, tol)
+            q_cd = model(d, Hd)
+            settled = sweeps == 1 and q - q_cd <= tol
+            q = q_cd
+            if settled:
+                break
+        self.delta = float(g @ d + lam * (np.abs(w[pen] + d[pen]).sum() - base))
+        return d, -q
+
+    def _slope(self, P: np.ndarray) -> float:
+        return self.t * self.delta
+
+    def _restart(self) -> bool:
+        return False
+
+    def _update(self, P: np.ndarray, g: np.ndarray) -> None:
+        pass
+
+    def _direction(self) -> None:
+        self.t = 1.0
+
+    def _trial(self) -> np.ndarray:
+        return self.x + self.t * self.d
+
+    def contribution(self) -> dict[str, np.ndarray]:
+        return dict(super().contribution(), hess=self.hess)
+
+    def set_sums(self, sums: dict[str, np.ndarray]) -> None:
+        super().set_sums(sums)
+        self.hess = sums["hess"]
 
 
 class SGDTrainer:
@@ -677,7 +857,14 @@ class SGDTrainer:
         x[:-1] = W
         x[-1] = bias
         self.sgd_best = best
-        self.refiner = Refiner(self.loss, x, self.config.l1, self.config.l2, self.period)
+        c = self.config
+        cols = np.flatnonzero(self.seen)  # columns trained on: the only ones with a gradient
+        dim = (cols.shape[0] + 1) * self.k
+        # Newton's dense Hessian: the sums, a combined copy and a factor, all within the budget
+        if dim <= NEWTON_MAX_DIM and 3 * 8 * dim * dim <= c.memory_budget:
+            self.refiner = NewtonRefiner(self.loss, x, c.l1, c.l2, self.period, cols)
+        else:
+            self.refiner = Refiner(self.loss, x, c.l1, c.l2, self.period)
         self.S = self.A = self.average_of_last_pass = None
         self.last = np.zeros(1)
 
@@ -751,7 +938,8 @@ class SGDTrainer:
     def combine(self, contributions: Sequence[PassContribution]) -> None:
         """Make this trainer's pass the combination of the shards' passes:
         SGD weights, accumulators and bias averaged, metrics and tail
-        averages added; while refining, loss, gradient and curvature added.
+        averages added; while refining, loss, gradient, curvature (and
+        Newton's Hessian) sums added.
         Never writes into the contributions' arrays."""
         if not contributions:
             raise ValueError("no contributions")
@@ -816,5 +1004,5 @@ def _hist_auc(pos: np.ndarray, neg: np.ndarray) -> float:
     return float(np.sum(pos * (below + 0.5 * neg)) / (P * N))
 
 
-__all__ = ["DEFAULT_RATES", "FeatureCounts", "LearnerMetrics", "PassContribution", "PassReport", "Refiner",
+__all__ = ["DEFAULT_RATES", "FeatureCounts", "LearnerMetrics", "PassContribution", "NewtonRefiner", "PassReport", "Refiner",
            "SGDConfig", "SGDTrainer", "TrainedLinear"]

@@ -181,6 +181,19 @@ def train(indptr, indices, data, r0, r1, y, rw, S, B, rates, loss, l1, l2, last,
         clock[0] = Tn
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _margins(indices, data, a, b, W, mask, z):
+    """z <- the margins of the row in entries a..b at W (last row the bias)."""
+    bias = W.shape[0] - 1
+    for k in range(W.shape[1]):
+        z[k] = W[bias, k]
+    for p in range(a, b):
+        j = indices[p] & mask
+        x = data[p]
+        for k in range(W.shape[1]):
+            z[k] += W[j, k] * x
+
+
 @njit(nogil=True, cache=True)
 def gradient(indptr, indices, data, r0, r1, y, rw, W, loss, mask, period, pos0, grad, curv, sums, hist, correct, z, g):
     """Loss, gradient and diagonal curvature of rows r0..r1 at weights W.
@@ -204,13 +217,7 @@ def gradient(indptr, indices, data, r0, r1, y, rw, W, loss, mask, period, pos0, 
             continue
         a = indptr[i]
         b = indptr[i + 1]
-        for k in range(K):
-            z[k] = W[bias, k]
-        for p in range(a, b):
-            j = indices[p] & mask
-            x = data[p]
-            for k in range(K):
-                z[k] += W[j, k] * x
+        _margins(indices, data, a, b, W, mask, z)
         yi = y[i]
         sums[o] += c * _loss_grad(loss, z, yi, g)
         sums[o + 1] += c
@@ -291,3 +298,103 @@ def count_weights(S, K, seen, out):
             for k in range(K):
                 if S[j, l, k] != 0.0:
                     out[l] += 1
+
+
+@njit(nogil=True, cache=True)
+def hessian(indptr, indices, data, r0, r1, y, rw, W, loss, mask, period, pos0, local, H):
+    """H += the exact Hessian of the weighted loss of the training rows
+    r0..r1 at W (holdout rows as in ``gradient``: not part of the objective).
+
+    H: (D, D) float64 with D = (m + 1) * K over the m columns numbered by
+    ``local`` (hashed column -> 0..m-1, or -1 for a column left out) and the
+    bias as number m; entry (a * K + k, b * K + k') belongs to columns a, b
+    and outputs k, k'.  A row's share is its sparse outer product:
+    c p (1 - p) x x^T (LOGISTIC), c x x^T (SQUARED), c (diag(p) - p p^T)
+    (x) x x^T (SOFTMAX).  Both triangles are written.  Additive over rows,
+    so shards' results sum to the whole data's (docs/behaviour.md,
+    "Training: shards").
+    """
+    K = W.shape[1]
+    m = H.shape[0] // K - 1
+    longest = 0
+    for i in range(r0, r1):
+        longest = max(longest, indptr[i + 1] - indptr[i])
+    loc = np.empty(longest + 1, dtype=np.int64)
+    val = np.empty(longest + 1, dtype=np.float64)
+    z = np.empty(K)
+    g = np.empty(K)
+    pk = np.empty(K)
+    for i in range(r0, r1):
+        c = rw[i]
+        if (period > 0 and (pos0 + i - r0) % period == period - 1) or c <= 0.0:
+            continue
+        a = indptr[i]
+        b = indptr[i + 1]
+        _margins(indices, data, a, b, W, mask, z)
+        n = 0
+        for p in range(a, b):
+            q = local[indices[p] & mask]
+            x = data[p]
+            if q >= 0 and x != 0.0:
+                loc[n] = q * K
+                val[n] = x
+                n += 1
+        loc[n] = m * K
+        val[n] = 1.0
+        n += 1
+        yi = y[i]
+        _loss_grad(loss, z, yi, g)
+        if loss == SQUARED:
+            h = c
+        elif loss == LOGISTIC:
+            h = c * (g[0] + yi) * (1.0 - g[0] - yi)
+        else:
+            for k in range(K):
+                pk[k] = g[k] + (1.0 if k == int(yi) else 0.0)
+        for s in range(n):
+            rs = loc[s]
+            for t in range(n):
+                rt = loc[t]
+                xx = val[s] * val[t]
+                if loss != SOFTMAX:
+                    H[rs, rt] += h * xx
+                    continue
+                xx *= c
+                for k in range(K):
+                    pkx = pk[k] * xx
+                    for k2 in range(K):
+                        H[rs + k, rt + k2] -= pkx * pk[k2]
+                    H[rs + k, rt + k] += pkx
+
+
+@njit(nogil=True, cache=True)
+def prox_newton_cd(H, g, w, lam, pen, d, Hd, sweeps, tol):
+    """Cyclic coordinate descent on the proximal Newton model
+    ``g.d + d.H.d / 2 + lam * sum(|w + d| over pen)`` from d (Hd = H d kept
+    up to date; H symmetric).  A coordinate's minimum is a soft threshold,
+    so penalised weights land on exact zeros.  Stops after ``sweeps`` or
+    when no coordinate's move lowers the model by more than ``tol``.
+    Returns the sweeps run."""
+    D = g.shape[0]
+    s = 0
+    while s < sweeps:
+        s += 1
+        biggest = 0.0
+        for j in range(D):
+            a = H[j, j]
+            if a <= 0.0:
+                continue
+            u0 = w[j] + d[j]
+            u = u0 - (g[j] + Hd[j]) / a
+            if pen[j]:
+                thr = lam / a
+                u = u - thr if u > thr else (u + thr if u < -thr else 0.0)
+            step = u - u0
+            if step != 0.0:
+                d[j] += step
+                for i in range(D):
+                    Hd[i] += step * H[j, i]
+                biggest = max(biggest, 0.5 * a * step * step)
+        if biggest <= tol:
+            break
+    return s

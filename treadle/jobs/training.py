@@ -15,7 +15,7 @@ from ..learning.columns import ColumnMap
 from ..learning.model import DEFAULT_THRESHOLD
 from ..learning.sgd import SGDConfig, SGDTrainer
 from ..learning.suggested import suggested_recipe
-from ..learning.targets import TargetError, TargetValues, row_weights
+from ..learning.targets import TargetError, row_weights
 from ..store.models import save_model
 from .context import DEFAULTS, JobContext, JobFailed
 from .datasource import read_datasource
@@ -65,55 +65,25 @@ def run(ctx: JobContext) -> dict:
     shuffle = params["sgd.shuffleType"] == "auto"
     seed = zlib.crc32(doc["MLModelId"].encode())
     shards = _shard_plan(ctx, datasource, schema)
-    # Pass 0: fit the recipe's data-dependent state (bins, means) and labels.
-    # On one machine the accepted records are spooled as they stream by, so
-    # the featurizing pass reads them back from local disk instead of parsing
-    # and validating the source a second time (that second read was a third
-    # of a training job's time); on a cluster each shard reads its own parts.
-    schema, records = reader()
-    labels = model_type.targets(schema)
-    fitter = FeaturePipeline(recipe).fitter()
-    target = _TargetMoments()
-    work = ctx.scratch("training-")
     try:
-        spool = RecordSpool(work.name) if shards is None else None
-        for chunk in prefetch(records):  # parsing the next chunk overlaps fitting this one
-            fitter.update(chunk.table)
-            labels.observe(chunk)
-            if spool is not None:
-                spool.add(chunk.table, labels.raw(chunk), row_weights(chunk, schema))
-            elif isinstance(labels, TargetValues):
-                target.add(labels.y(chunk), row_weights(chunk, schema))
-        if spool is not None:
-            spool.close()
-        if records.accepted == 0:
-            raise JobFailed(f"The training datasource {datasource.entity_id} has no records with a valid target")
-        labels.finish()
-        pipeline = fitter.finish()
-        ctx.log(f"recipe fitted on {records.accepted} records ({records.rejections.count} rejected); "
-                f"{pipeline.n_features} hashed feature columns")
-        config = dataclasses.replace(config, n_classes=max(len(labels.classes), 2))
-        if spool is not None:
-            trained, trained_on = _train_here(ctx, spool, pipeline, labels, config, shuffle, seed, records.accepted,
-                                              work.name)
-        else:
-            if isinstance(labels, TargetValues):
-                # Every shard standardises a numeric target alike (docs/behaviour.md, "Cluster mode").
-                config = dataclasses.replace(config, target_mean=target.mean, target_std=target.std)
+        if shards is not None:
             slots, runs = shards
             with ctx.parts.client() as client:
-                trained, trained_on = train_on_shards(ctx, client, slots, runs, pipeline, labels, config, shuffle,
-                                                      seed, records.accepted)
+                result = train_on_shards(ctx, client, slots, runs, FeaturePipeline(recipe), model_type, config,
+                                         shuffle, seed)
+            trained, pipeline, labels = result.trained, result.pipeline, result.labels
+            trained_on, rejected = result.records, result.rejected
+        else:
+            trained, pipeline, labels, trained_on, rejected = _fit_and_train_here(
+                ctx, reader, datasource, recipe, model_type, config, shuffle, seed)
     except TargetError as error:
         raise JobFailed(str(error)) from None
-    finally:
-        work.cleanup()
     max_size = int(params["sgd.maxMLModelSizeInBytes"])
     model, prune = build_model(trained, pipeline, labels=labels.classes or None, max_size_bytes=max_size,
                                summary={"training_datasource": datasource.entity_id, "records": trained_on,
                                         "target": labels.summary()})
     saved = save_model(ctx.artifacts, ctx.account, doc["MLModelId"], model)
-    for line in training_log(config, trained, prune, max_size, invalid_records=records.rejections.count):
+    for line in training_log(config, trained, prune, max_size, invalid_records=rejected):
         ctx.log(line)
     fields = {
         **saved,
@@ -124,6 +94,37 @@ def run(ctx: JobContext) -> dict:
         # Until the user sets one (docs/behaviour.md, "Training").
         fields[DEFAULTS] = {"ScoreThreshold": DEFAULT_THRESHOLD}
     return fields
+
+
+def _fit_and_train_here(ctx: JobContext, reader, datasource, recipe, model_type, config: SGDConfig, shuffle: bool,
+                        seed: int):
+    """Fit the recipe and the labels in one read, spooling the accepted
+    records so that the featurizing pass reads them back from local disk
+    instead of parsing and validating the source a second time (that second
+    read was a third of a training job's time); then train in this process."""
+    schema, records = reader()
+    labels = model_type.targets(schema)
+    fitter = FeaturePipeline(recipe).fitter()
+    work = ctx.scratch("training-")
+    try:
+        spool = RecordSpool(work.name)
+        for chunk in prefetch(records):  # parsing the next chunk overlaps fitting this one
+            fitter.update(chunk.table)
+            labels.observe(chunk)
+            spool.add(chunk.table, labels.raw(chunk), row_weights(chunk, schema))
+        spool.close()
+        if records.accepted == 0:
+            raise JobFailed(f"The training datasource {datasource.entity_id} has no records with a valid target")
+        labels.finish()
+        pipeline = fitter.finish()
+        ctx.log(f"recipe fitted on {records.accepted} records ({records.rejections.count} rejected); "
+                f"{pipeline.n_features} hashed feature columns")
+        config = dataclasses.replace(config, n_classes=max(len(labels.classes), 2))
+        trained, trained_on = _train_here(ctx, spool, pipeline, labels, config, shuffle, seed, records.accepted,
+                                          work.name)
+    finally:
+        work.cleanup()
+    return trained, pipeline, labels, trained_on, records.rejections.count
 
 
 def _train_here(ctx: JobContext, spool: RecordSpool, pipeline, labels, config: SGDConfig, shuffle: bool, seed: int,
@@ -175,25 +176,3 @@ def _shard_plan(ctx: JobContext, datasource, schema: DataSchema):
     tasks = [[PartTask(part, ctx.account, "MLModel", ctx.entity.entity_id, schema, split, total, require_target=True)
               for part in run] for run in runs]
     return slots, tasks
-
-
-class _TargetMoments:
-    """The weighted mean and standard deviation of a numeric target over the fitting pass."""
-
-    def __init__(self):
-        self.weight = self.total = self.squares = 0.0
-
-    def add(self, values, weight) -> None:
-        self.weight += float(weight.sum())
-        self.total += float(values @ weight)
-        self.squares += float((values * values) @ weight)
-
-    @property
-    def mean(self) -> float:
-        return self.total / self.weight if self.weight else 0.0
-
-    @property
-    def std(self) -> float:
-        if not self.weight:
-            return 1.0
-        return max(self.squares / self.weight - self.mean ** 2, 0.0) ** 0.5 or 1.0

@@ -1,11 +1,13 @@
 """Training data-parallel on a Dask cluster (docs/behaviour.md, "Cluster mode").
 
-The MLModel job's own task fits the recipe and numbers the target's classes
-in one read, as on one machine. The datasource's byte-range parts are then
-dealt, in runs of neighbouring parts, to shards, one per worker thread; each
-shard reads its parts on its worker, featurizes them into a feature cache on
-that worker's disk and keeps an SGD trainer in the worker's memory between
-the job's tasks (`_SHARDS`). Every pass, each shard trains on its rows and
+The datasource's byte-range parts are dealt, in runs of neighbouring parts,
+to shards, one per worker thread. Each shard reads its parts once on its
+worker: it fits its share of the recipe's data-dependent state (moments and
+quantile sketches, which merge) and observes the target's classes, spooling
+the accepted records to that worker's disk. The job merges the shards'
+fitters and classes into the one fitted pipeline, and each shard featurizes
+its spooled records into a feature cache and keeps an SGD trainer in the
+worker's memory between the job's tasks (`_SHARDS`). Every pass, each shard trains on its rows and
 returns its contribution (`SGDTrainer.contribution`); every shard's trainer
 and the job's own combine the same contributions in the same order and close
 the pass, so all take the same decisions (the SGD stage's weights averaged,
@@ -22,17 +24,19 @@ and runs again (`WorkLost`), like a job whose own worker stopped.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import tempfile
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..learning.columns import ColumnMap
-from ..learning.features import CsrBatch, FittedPipeline
+from ..learning.features import CsrBatch, FeaturePipeline, FittedPipeline
 from ..learning.sgd import PassContribution, SGDConfig, SGDTrainer, TrainedLinear
 from ..learning.targets import TargetClasses, TargetValues, row_weights
-from .context import JobContext, WorkLost
-from .feature_cache import FeatureCache, Rows
+from .context import JobContext, JobFailed, WorkLost
+from .feature_cache import FeatureCache, RecordSpool, Rows
 from .parts import (JobCancelled, Part, PartCancelled, PartRead, PartTask, log_parts, merge_reads, read_part,
                     stop_if_deleted, where_am_i)
 
@@ -41,18 +45,18 @@ from .parts import (JobCancelled, Part, PartCancelled, PartRead, PartTask, log_p
 class ShardTask:
     key: str  # the shard's name in its worker's `_SHARDS`
     parts: list[PartTask]
-    pipeline: FittedPipeline
-    labels: TargetValues | TargetClasses  # classes numbered; nothing added yet
-    shuffle: bool
-    seed: int
-    expected_rows: int
+    pipeline: FeaturePipeline
+    labels: TargetValues | TargetClasses  # nothing observed yet
 
 
 @dataclass
 class _Shard:
-    cache: FeatureCache
-    columns: ColumnMap
-    config: SGDConfig
+    work: tempfile.TemporaryDirectory
+    spool: RecordSpool
+    records: int  # accepted, spooled
+    config: SGDConfig | None = None
+    cache: FeatureCache | None = None
+    columns: ColumnMap | None = None
     trainer: SGDTrainer | None = None
     remap: np.ndarray | None = None  # the shard's column numbers -> the job's
     n_columns: int = 0
@@ -67,30 +71,59 @@ def _local_directory() -> str:
     return get_worker().local_directory
 
 
-def build_shard(settings, task: ShardTask, config: SGDConfig) -> dict:
-    """Read and featurize the shard's parts into a feature cache on this
-    worker; what the job needs to number columns and log the parts."""
+def _shard(key: str) -> _Shard:
+    shard = _SHARDS.get(key)
+    if shard is None:
+        raise WorkLost(f"the Dask worker {where_am_i()} no longer holds training shard {key}")
+    return shard
+
+
+def fit_shard(settings, task: ShardTask) -> dict:
+    """Read the shard's parts once: fit its share of the recipe, observe the
+    target, and spool the accepted records on this worker for featurizing."""
     started = time.monotonic()
-    labels = copy.deepcopy(task.labels)
-    cache = FeatureCache(task.expected_rows, shuffle=task.shuffle, seed=task.seed,
-                         directory=_local_directory())
-    columns = ColumnMap(task.pipeline.n_features)
+    work = tempfile.TemporaryDirectory(prefix="treadle-shard-", dir=_local_directory())
+    spool = RecordSpool(work.name)
+    fitter = task.pipeline.fitter()
+    labels = task.labels
+    target = TargetMoments()
     schema = task.parts[0].schema
 
-    def featurize(chunk) -> None:
-        y, weight = labels.y(chunk), row_weights(chunk, schema)
-        labels.add(y, weight)
-        cache.add(Rows(columns.translate(task.pipeline.transform(chunk.table)), y, weight))
+    def fit(chunk) -> None:
+        weight = row_weights(chunk, schema)
+        fitter.update(chunk.table)
+        labels.observe(chunk)
+        if isinstance(labels, TargetValues):
+            target.add(labels.y(chunk), weight)
+        spool.add(chunk.table, labels.raw(chunk), weight)
 
     try:
-        reads = [read_part(settings, part, featurize) for part in task.parts]
-        cache.seal()
+        reads = [read_part(settings, part, fit) for part in task.parts]
+        spool.close()
     except BaseException:
-        cache.close()
+        work.cleanup()
         raise
     _drop(task.key)
-    _SHARDS[task.key] = _Shard(cache, columns, config)
-    return {"reads": reads, "rows": cache.rows, "columns": columns.hashed_columns.copy(), "labels": labels,
+    _SHARDS[task.key] = _Shard(work, spool, sum(read.accepted for read in reads))
+    return {"reads": reads, "fitter": fitter, "labels": labels, "target": target, "where": where_am_i(),
+            "seconds": time.monotonic() - started}
+
+
+def featurize_shard(key: str, pipeline: FittedPipeline, labels, config: SGDConfig, shuffle: bool, seed: int) -> dict:
+    """Featurize the shard's spooled records into a feature cache on this worker."""
+    shard = _shard(key)
+    started = time.monotonic()
+    labels = copy.deepcopy(labels)  # its sums are this shard's
+    shard.config = config
+    shard.cache = FeatureCache(max(1, shard.records), shuffle=shuffle, seed=seed, directory=shard.work.name)
+    shard.columns = ColumnMap(pipeline.n_features)
+    for table, raw, weight in shard.spool.read():
+        y = labels.from_raw(raw)
+        labels.add(y, weight)
+        shard.cache.add(Rows(shard.columns.translate(pipeline.transform(table)), y, weight))
+    shard.spool.delete()
+    shard.cache.seal()
+    return {"rows": shard.cache.rows, "columns": shard.columns.hashed_columns.copy(), "labels": labels,
             "where": where_am_i(), "seconds": time.monotonic() - started}
 
 
@@ -98,9 +131,7 @@ def train_shard(key: str, columns: np.ndarray | None, previous: list[PassContrib
     """One pass of the shard's trainer: first combining and closing the
     previous pass (`previous`: every shard's contribution, in shard order),
     or, on the first pass, starting a trainer over the job's `columns`."""
-    shard = _SHARDS.get(key)
-    if shard is None:
-        raise WorkLost(f"the Dask worker {where_am_i()} no longer holds training shard {key}")
+    shard = _shard(key)
     started = time.monotonic()
     if columns is not None:
         shard.remap = np.searchsorted(columns, shard.columns.hashed_columns).astype(np.int32)
@@ -123,7 +154,9 @@ def train_shard(key: str, columns: np.ndarray | None, previous: list[PassContrib
 def _drop(key: str) -> None:
     shard = _SHARDS.pop(key, None)
     if shard is not None:
-        shard.cache.close()
+        if shard.cache is not None:
+            shard.cache.close()
+        shard.work.cleanup()
 
 
 def drop_shard(key: str) -> None:
@@ -143,23 +176,31 @@ def deal(parts: list[Part], shards: int) -> list[list[Part]]:
     return [run for run in runs if run]
 
 
-def train_on_shards(ctx: JobContext, client, slots: list[str], runs: list[list[PartTask]], pipeline: FittedPipeline,
-                    labels, config: SGDConfig, shuffle: bool, seed: int, accepted: int) -> tuple[TrainedLinear, int]:
-    """Train `config` data-parallel over the shards; the trained result (over
-    hashed columns) and the records trained on. `labels` gets the shards'
-    target sums."""
+@dataclass
+class ShardedResult:
+    trained: TrainedLinear  # over hashed columns
+    pipeline: FittedPipeline
+    labels: TargetValues | TargetClasses
+    records: int  # accepted
+    rejected: int
+
+
+def train_on_shards(ctx: JobContext, client, slots: list[str], runs: list[list[PartTask]], pipeline: FeaturePipeline,
+                    model_type, config: SGDConfig, shuffle: bool, seed: int) -> ShardedResult:
+    """Fit the recipe, featurize and train `config` data-parallel over the shards."""
     prefix = f"treadle-MLModel-{ctx.entity.entity_id}-attempt{ctx.parts.attempt}"
     keys = [f"{prefix}-shard-{i + 1}-of-{len(runs)}" for i in range(len(runs))]
     where = [[slots[i % len(slots)]] for i in range(len(runs))]
-    total_bytes = sum(t.part.end - t.part.start for run in runs for t in run) or 1
+    schema = runs[0][0].schema
 
-    def submit(fn, *args, shard: int, key: str):
-        return client.submit(fn, *args, key=key, workers=where[shard], allow_other_workers=False, pure=False)
+    def submit(fn, *args, shard: int, step: str):
+        return client.submit(fn, *args, key=f"{keys[shard]}-{step}", workers=where[shard],
+                             allow_other_workers=False, pure=False)
 
     def gather(futures) -> list:
         try:
             return client.gather(futures)
-        except WorkLost:
+        except (WorkLost, PartCancelled):
             raise
         except Exception as error:
             if type(error).__name__ in ("KilledWorker", "CommClosedError", "FutureCancelledError", "CancelledError"):
@@ -167,17 +208,31 @@ def train_on_shards(ctx: JobContext, client, slots: list[str], runs: list[list[P
             raise
 
     try:
-        futures = []
-        for i, run in enumerate(runs):
-            shard_bytes = sum(t.part.end - t.part.start for t in run)
-            task = ShardTask(keys[i], run, pipeline, labels, shuffle, seed + i,
-                             max(1, int(accepted * shard_bytes / total_bytes)))
-            futures.append(submit(build_shard, ctx.settings, task, config, shard=i, key=f"{keys[i]}-featurize"))
-        built = gather(futures)
+        fitted = gather([submit(fit_shard, ctx.settings, ShardTask(keys[i], run, pipeline, model_type.targets(schema)),
+                                shard=i, step="fit") for i, run in enumerate(runs)])
         parts = [t.part for run in runs for t in run]
-        reads: list[PartRead] = [read for b in built for read in b["reads"]]
+        reads: list[PartRead] = [read for f in fitted for read in f["reads"]]
         log_parts(ctx, parts, reads)
         merged = merge_reads(parts, reads)
+        if merged.accepted == 0:
+            raise JobFailed(f"The training datasource {ctx.document['TrainingDataSourceId']} has no records with a "
+                            "valid target")
+        fitter, labels, target = fitted[0]["fitter"], fitted[0]["labels"], fitted[0]["target"]
+        for f in fitted[1:]:
+            fitter.merge(f["fitter"])
+            labels.observe_from(f["labels"])
+            target.merge(f["target"])
+        labels.finish()
+        fitted_pipeline = fitter.finish()
+        ctx.log(f"recipe fitted on {merged.accepted} records ({merged.rejected} rejected) in {len(runs)} shards "
+                f"(" + ", ".join(f"shard {i + 1} on {f['where']} in {f['seconds']:.2f} s" for i, f in enumerate(fitted))
+                + f"); {fitted_pipeline.n_features} hashed feature columns")
+        config = dataclasses.replace(config, n_classes=max(len(labels.classes), 2))
+        if isinstance(labels, TargetValues):
+            # Every shard standardises a numeric target alike (docs/behaviour.md, "Cluster mode").
+            config = dataclasses.replace(config, target_mean=target.mean, target_std=target.std)
+        built = gather([submit(featurize_shard, keys[i], fitted_pipeline, labels, config, shuffle, seed + i,
+                               shard=i, step="featurize") for i in range(len(runs))])
         for i, b in enumerate(built):
             labels.merge(b["labels"])
             ctx.log(f"training shard {i + 1} of {len(runs)}: {b['rows']} records featurized on {b['where']} "
@@ -191,9 +246,8 @@ def train_on_shards(ctx: JobContext, client, slots: list[str], runs: list[list[P
             stop_if_deleted(ctx)
             started = time.monotonic()
             step = trainer.passes + 1
-            futures = [submit(train_shard, keys[i], columns if previous is None else None, previous, shard=i,
-                              key=f"{keys[i]}-pass-{step}") for i in range(len(runs))]
-            results = gather(futures)
+            results = gather([submit(train_shard, keys[i], columns if previous is None else None, previous,
+                                     shard=i, step=f"pass-{step}") for i in range(len(runs))])
             previous = [r["contribution"] for r in results]
             trainer.combine(previous)
             more = trainer.end_pass()
@@ -202,15 +256,44 @@ def train_on_shards(ctx: JobContext, client, slots: list[str], runs: list[list[P
                     + f"; combined in {time.monotonic() - started - max(r['seconds'] for r in results):.2f} s")
             if not more:
                 break
-        mapped = ColumnMap.of_columns(pipeline.n_features, columns)
-        return mapped.to_hashed(trainer.finish()), merged.accepted
+        mapped = ColumnMap.of_columns(fitted_pipeline.n_features, columns)
+        return ShardedResult(mapped.to_hashed(trainer.finish()), fitted_pipeline, labels, merged.accepted,
+                             merged.rejected)
     except PartCancelled as error:
         raise JobCancelled(f"{error} while its job ran: its cluster work was cancelled")
     finally:
         from distributed import fire_and_forget
 
-        fire_and_forget([client.submit(drop_shard, key, key=f"{key}-drop", workers=where[i],
-                                       allow_other_workers=False, pure=False) for i, key in enumerate(keys)])
+        fire_and_forget([submit(drop_shard, keys[i], shard=i, step="drop") for i in range(len(runs))])
 
 
-__all__ = ["ShardTask", "build_shard", "deal", "train_on_shards", "train_shard"]
+class TargetMoments:
+    """The weighted mean and standard deviation of a numeric target, over
+    records read in any number of pieces."""
+
+    def __init__(self):
+        self.weight = self.total = self.squares = 0.0
+
+    def add(self, values: np.ndarray, weight: np.ndarray) -> None:
+        self.weight += float(weight.sum())
+        self.total += float(values @ weight)
+        self.squares += float((values * values) @ weight)
+
+    def merge(self, other: TargetMoments) -> None:
+        self.weight += other.weight
+        self.total += other.total
+        self.squares += other.squares
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.weight if self.weight else 0.0
+
+    @property
+    def std(self) -> float:
+        if not self.weight:
+            return 1.0
+        return max(self.squares / self.weight - self.mean ** 2, 0.0) ** 0.5 or 1.0
+
+
+__all__ = ["ShardTask", "ShardedResult", "TargetMoments", "deal", "featurize_shard", "fit_shard", "train_on_shards",
+           "train_shard"]

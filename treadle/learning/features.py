@@ -190,6 +190,12 @@ class PipelineFitter:
         for name, acc in self.acc.items():
             acc.update(cells.numeric(cols.strings(name)).values)
 
+    def merge(self, other: PipelineFitter) -> None:
+        """Add another fitter's records of the same pipeline (a training shard's)."""
+        self.rows += other.rows
+        for name, acc in self.acc.items():
+            acc.merge(other.acc[name])
+
     def finish(self) -> "FittedPipeline":
         numeric = {
             name: {"count": acc.moments.count, "mean": acc.moments.mean, "variance": acc.moments.variance}

@@ -39,6 +39,16 @@ class Moments:
         self.m2 += m2 + delta * delta * self.count * n / total
         self.count = total
 
+    def merge(self, other: Moments) -> None:
+        """Add another stream's moments (Chan et al.'s pairwise update)."""
+        if other.count == 0:
+            return
+        total = self.count + other.count
+        delta = other.mean - self.mean
+        self.mean += delta * other.count / total
+        self.m2 += other.m2 + delta * delta * self.count * other.count / total
+        self.count = total
+
     @property
     def variance(self) -> float:
         """Population variance (docs/behaviour.md, "Recipes")."""
@@ -57,6 +67,20 @@ class NumericAccumulator:
         self.moments.update(valid)
         if self.sketch is not None and valid.size:
             self.sketch.update(valid)
+
+    def merge(self, other: NumericAccumulator) -> None:
+        """Add what another accumulator of the same variable saw (a training shard)."""
+        self.moments.merge(other.moments)
+        if self.sketch is not None and other.sketch is not None:
+            self.sketch.merge(other.sketch)
+
+    # The sketch crosses processes as its own serialised form.
+    def __getstate__(self):
+        return {"moments": self.moments, "sketch": self.sketch.serialize() if self.sketch is not None else None}
+
+    def __setstate__(self, state):
+        self.moments = state["moments"]
+        self.sketch = kll_doubles_sketch.deserialize(state["sketch"]) if state["sketch"] is not None else None
 
     def bin_edges(self, bins: int) -> list[float]:
         """Interior boundaries of ``bins`` equal-frequency bins, ascending and

@@ -40,6 +40,9 @@ class TargetValues:
     def observe(self, chunk: RecordChunk) -> None:
         pass
 
+    def observe_from(self, other: TargetValues) -> None:
+        pass
+
     def finish(self) -> None:
         pass
 
@@ -87,7 +90,14 @@ class TargetClasses:
         return cells.trim(chunk.column(self.target))
 
     def observe(self, chunk: RecordChunk) -> None:
-        for value in self._strings(chunk).unique().to_pylist():
+        self._observe(self._strings(chunk).unique().to_pylist())
+
+    def observe_from(self, other: TargetClasses) -> None:
+        """Take the classes another reader observed (a training shard's)."""
+        self._observe(other.classes)
+
+    def _observe(self, values) -> None:
+        for value in values:
             if value not in self._index:
                 self._index[value] = len(self.classes)
                 self.classes.append(value)

@@ -34,7 +34,7 @@ import numpy as np
 from ..learning.columns import ColumnMap
 from ..learning.features import CsrBatch, FeaturePipeline, FittedPipeline
 from ..learning.sgd import PassContribution, SGDConfig, SGDTrainer, TrainedLinear
-from ..learning.targets import TargetClasses, TargetValues, row_weights
+from ..learning.targets import TargetClasses, TargetError, TargetValues, row_weights
 from .context import JobContext, JobFailed, WorkLost
 from .feature_cache import FeatureCache, RecordSpool, Rows
 from .parts import (JobCancelled, Part, PartCancelled, PartRead, PartTask, log_parts, merge_reads, read_part,
@@ -63,6 +63,7 @@ class _Shard:
 
 
 _SHARDS: dict[str, _Shard] = {}
+LOST_CHECK_SECONDS = 1.0  # how often a job waiting on its shards checks that their workers are there
 
 
 def _local_directory() -> str:
@@ -198,9 +199,27 @@ def train_on_shards(ctx: JobContext, client, slots: list[str], runs: list[list[P
                              allow_other_workers=False, pure=False)
 
     def gather(futures) -> list:
+        """The shards' results; a shard whose worker left the cluster (its
+        tasks may run only there, so they would wait for ever) loses the
+        work, and a deleted model stops it."""
+        from distributed import wait
+
+        while True:
+            try:
+                wait(futures, timeout=LOST_CHECK_SECONDS)
+                break
+            except TimeoutError:
+                present = set(client.nthreads())
+                gone = sorted({address for shard in where for address in shard if address not in present})
+                if gone:
+                    client.cancel(futures)
+                    raise WorkLost(f"the Dask worker {', '.join(gone)} holding a training shard left the cluster")
+                if ctx.cancelled():
+                    client.cancel(futures)
+                    stop_if_deleted(ctx)
         try:
             return client.gather(futures)
-        except (WorkLost, PartCancelled):
+        except (WorkLost, PartCancelled, TargetError, JobFailed):
             raise
         except Exception as error:
             if type(error).__name__ in ("KilledWorker", "CommClosedError", "FutureCancelledError", "CancelledError"):

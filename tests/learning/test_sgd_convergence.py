@@ -22,7 +22,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import f1_score, mean_squared_error, roc_auc_score
 
-from treadle.learning import SGDConfig, SGDTrainer, sgd
+from treadle.learning import SGDConfig, SGDTrainer, refinement
 from treadle.learning.features import CsrBatch
 
 from .synth import campaign, compact, drifting, margins, rows, train
@@ -114,7 +114,7 @@ def test_newton_refinement_converges_in_a_few_passes(marketing, params):
     X, y, _, _ = marketing
     trainer = SGDTrainer(SGDConfig("BINARY", **params), X.n_features)
     res = train(trainer, X, y)
-    assert isinstance(trainer.refiner, sgd.NewtonRefiner)
+    assert isinstance(trainer.refiner, refinement.NewtonRefiner)
     assert res.pass_reports[-1].converged and res.refined <= 8, res.refined
     if "l1" in params:  # proximal Newton keeps exact zeros
         assert 0 < np.count_nonzero(res.weights) < np.count_nonzero(trainer.seen)
@@ -123,11 +123,11 @@ def test_newton_refinement_converges_in_a_few_passes(marketing, params):
 @pytest.mark.parametrize("params", [dict(max_passes=100, l2=1e-4), dict(max_passes=100, l1=1e-4)],
                          ids=["l2", "l1"])
 def test_larger_models_refine_by_lbfgs(binary, params, monkeypatch):
-    monkeypatch.setattr(sgd, "NEWTON_MAX_DIM", 0)
+    monkeypatch.setattr(refinement, "NEWTON_MAX_DIM", 0)
     X, y, _, _ = binary
     trainer = SGDTrainer(SGDConfig("BINARY", **params), X.n_features)
     check_auc(binary, params, "time")
-    assert type(train(trainer, X, y) and trainer.refiner) is sgd.Refiner
+    assert type(train(trainer, X, y) and trainer.refiner) is refinement.Refiner
 
 
 def test_regression_rmse_matches_ridge_on_time_ordered_data():
@@ -187,7 +187,7 @@ def test_refinement_stops_after_one_pass_where_sgd_is_close_enough(monkeypatch):
     X = CsrBatch(np.arange(0, 3 * n + 1, 3, dtype=np.int64), cols.ravel().astype(np.int32),
                  np.ones(3 * n, np.float32), 1 << 10)
     trainer = SGDTrainer(SGDConfig("BINARY", max_passes=50, l2=1e-3), X.n_features)
-    monkeypatch.setattr(sgd, "SKIP_TOLERANCE", 10 * train(trainer, X, y).pass_reports and trainer.refiner.first_gap)
+    monkeypatch.setattr(refinement, "SKIP_TOLERANCE", 10 * train(trainer, X, y).pass_reports and trainer.refiner.first_gap)
     trainer = SGDTrainer(SGDConfig("BINARY", max_passes=50, l2=1e-3), X.n_features)
     res = train(trainer, X, y)
     assert res.refined == 1 and res.pass_reports[-1].converged

@@ -200,7 +200,7 @@ def gradient(indptr, indices, data, r0, r1, y, rw, W, loss, mask, period, pos0, 
 
     W: (n_cols + 1, K) float64, the last row the bias; grad, curv: the same
     shape, += the weighted loss gradient and the diagonal of its Gauss-Newton
-    curvature (the preconditioner of ``sgd.Refiner``); sums: [weighted loss,
+    curvature (the preconditioner of ``refinement.Refiner``); sums: [weighted loss,
     weight, rows] of the training rows then the same of the holdout rows
     (every ``period``-th row of the pass, as in ``train``: only scored);
     hist, correct as one learner's in ``train``.  Additive over rows, so

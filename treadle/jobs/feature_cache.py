@@ -28,6 +28,7 @@ from numba import njit
 
 from ..learning.features import CsrBatch
 from .memory import return_free_memory
+from .pipelining import ordered_map
 
 BUCKET_TARGET_BYTES = 32 << 20
 FLUSH_BYTES = 4 << 20  # one bucket's pending rows are written at this size
@@ -334,3 +335,18 @@ class RecordSpool:
         self.close()
         if os.path.exists(self.path):
             os.unlink(self.path)
+
+
+def featurize_spool(spool: RecordSpool, pipeline, labels, columns, cache: FeatureCache) -> None:
+    """Featurize the spooled records into `cache` once, numbering their
+    columns with `columns` (a `ColumnMap`) and adding their targets to
+    `labels`; then the spool is deleted and the cache sealed for passes."""
+    def featurize(spooled) -> Rows:
+        table, raw, weight = spooled
+        return Rows(pipeline.transform(table), labels.from_raw(raw), weight)
+
+    for rows in ordered_map(featurize, spool.read(), workers=2):  # featurizing overlaps the cache's writes
+        labels.add(rows.y, rows.weight)
+        cache.add(Rows(columns.translate(rows.batch), rows.y, rows.weight))
+    spool.delete()
+    cache.seal()

@@ -19,9 +19,9 @@ from ..learning.targets import TargetError, row_weights
 from ..store.models import save_model
 from .context import DEFAULTS, JobContext, JobFailed
 from .datasource import read_datasource
-from .feature_cache import FeatureCache, RecordSpool, Rows
+from .feature_cache import FeatureCache, RecordSpool, featurize_spool
 from .parts import PartTask, plan_parts, stop_if_deleted
-from .pipelining import ordered_map, prefetch
+from .pipelining import prefetch
 from .training_shards import deal, train_on_shards
 
 
@@ -131,18 +131,10 @@ def _train_here(ctx: JobContext, spool: RecordSpool, pipeline, labels, config: S
                 accepted: int, work: str):
     """Featurize the spooled records once into a disk cache and train pass
     after pass over it, in this process."""
-    def featurize(spooled) -> Rows:
-        table, raw, weight = spooled
-        return Rows(pipeline.transform(table), labels.from_raw(raw), weight)
-
     cache = FeatureCache(accepted, shuffle=shuffle, seed=seed, directory=work)
     try:
         columns = ColumnMap(pipeline.n_features)
-        for rows in ordered_map(featurize, spool.read(), workers=2):
-            labels.add(rows.y, rows.weight)
-            cache.add(Rows(columns.translate(rows.batch), rows.y, rows.weight))
-        spool.delete()
-        cache.seal()
+        featurize_spool(spool, pipeline, labels, columns, cache)
         ctx.log(f"featurized {cache.rows} records: {columns.size} of the hashed columns in use")
         trainer = SGDTrainer(config, columns.n_columns)
         while True:

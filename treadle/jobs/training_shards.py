@@ -36,7 +36,7 @@ from ..learning.features import CsrBatch, FeaturePipeline, FittedPipeline
 from ..learning.sgd import PassContribution, SGDConfig, SGDTrainer, TrainedLinear
 from ..learning.targets import TargetClasses, TargetError, TargetValues, row_weights
 from .context import JobContext, JobFailed, WorkLost
-from .feature_cache import FeatureCache, RecordSpool, Rows
+from .feature_cache import FeatureCache, RecordSpool, featurize_spool
 from .parts import (JobCancelled, Part, PartCancelled, PartRead, PartTask, log_parts, merge_reads, read_part,
                     stop_if_deleted, where_am_i)
 
@@ -104,7 +104,7 @@ def fit_shard(settings, task: ShardTask) -> dict:
     except BaseException:
         work.cleanup()
         raise
-    _drop(task.key)
+    drop_shard(task.key)
     _SHARDS[task.key] = _Shard(work, spool, sum(read.accepted for read in reads))
     return {"reads": reads, "fitter": fitter, "labels": labels, "target": target, "where": where_am_i(),
             "seconds": time.monotonic() - started}
@@ -118,12 +118,7 @@ def featurize_shard(key: str, pipeline: FittedPipeline, labels, config: SGDConfi
     shard.config = config
     shard.cache = FeatureCache(max(1, shard.records), shuffle=shuffle, seed=seed, directory=shard.work.name)
     shard.columns = ColumnMap(pipeline.n_features)
-    for table, raw, weight in shard.spool.read():
-        y = labels.from_raw(raw)
-        labels.add(y, weight)
-        shard.cache.add(Rows(shard.columns.translate(pipeline.transform(table)), y, weight))
-    shard.spool.delete()
-    shard.cache.seal()
+    featurize_spool(shard.spool, pipeline, labels, shard.columns, shard.cache)
     return {"rows": shard.cache.rows, "columns": shard.columns.hashed_columns.copy(), "labels": labels,
             "where": where_am_i(), "seconds": time.monotonic() - started}
 
@@ -152,16 +147,12 @@ def train_shard(key: str, columns: np.ndarray | None, previous: list[PassContrib
             "seconds": time.monotonic() - started}
 
 
-def _drop(key: str) -> None:
+def drop_shard(key: str) -> None:
     shard = _SHARDS.pop(key, None)
     if shard is not None:
         if shard.cache is not None:
             shard.cache.close()
         shard.work.cleanup()
-
-
-def drop_shard(key: str) -> None:
-    _drop(key)
 
 
 # -- the job's side --------------------------------------------------------------------------

@@ -3,6 +3,7 @@ processes on loopback, PostgreSQL metadata and moto's S3 for data and
 artifacts, every job kind through boto3 against two API servers."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -68,30 +69,40 @@ class Cluster:
                 process.kill()
 
 
-@pytest.fixture(scope="module")
-def cluster_setup(tmp_path_factory, s3):
+@contextlib.contextmanager
+def cluster_services(tmp_path_factory, s3, bucket: str, name: str):
+    """A running cluster, the environment its servers and workers share
+    (moto's S3, one master key) with `bucket` created, and a PostgreSQL
+    database for the metadata; all of it removed afterwards."""
     pytest.importorskip("distributed", reason="pip install 'treadle[dask]'")
-    folder = tmp_path_factory.mktemp("dask")
-    key = Fernet.generate_key().decode()
-    env = {**os.environ, **s3.env, "TREADLE_MASTER_KEY": key}
-    s3.client().create_bucket(Bucket=BUCKET)
+    folder = tmp_path_factory.mktemp(name)
+    env = {**os.environ, **s3.env, "TREADLE_MASTER_KEY": Fernet.generate_key().decode()}
+    s3.client().create_bucket(Bucket=bucket)
     cluster = Cluster(folder, env)
     database_url = postgres_database()
-    servers = []
     try:
-        first = Server("", tmp_path_factory.mktemp("api-1"), database_url, env=env)
-        first.default_keys = first.create_keys("alice", "111111111111")
-        second = Server("", tmp_path_factory.mktemp("api-2"), database_url, env=env)
-        second.default_keys = first.default_keys
-        for server in (first, second):
-            server.start("--dask-scheduler", cluster.address, "--artifacts-url", f"s3://{BUCKET}/artifacts")
-            servers.append(server)
-        yield cluster, first, second, s3
+        yield cluster, env, database_url
     finally:
-        for server in servers:
-            server.stop()
         cluster.stop()
         drop_postgres_database(database_url)
+
+
+@pytest.fixture(scope="module")
+def cluster_setup(tmp_path_factory, s3):
+    with cluster_services(tmp_path_factory, s3, BUCKET, "dask") as (cluster, env, database_url):
+        servers = []
+        try:
+            first = Server("", tmp_path_factory.mktemp("api-1"), database_url, env=env)
+            first.default_keys = first.create_keys("alice", "111111111111")
+            second = Server("", tmp_path_factory.mktemp("api-2"), database_url, env=env)
+            second.default_keys = first.default_keys
+            for server in (first, second):
+                server.start("--dask-scheduler", cluster.address, "--artifacts-url", f"s3://{BUCKET}/artifacts")
+                servers.append(server)
+            yield cluster, first, second, s3
+        finally:
+            for server in servers:
+                server.stop()
 
 
 def _upload(s3, key: str, path) -> str:

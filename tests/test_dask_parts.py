@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
 import urllib.request
 
 import pytest
-from cryptography.fernet import Fernet
 
 from learning_data import schema, write_dataset
-from support import Server, drop_postgres_database, postgres_database, settle, unique, wait_for
-from test_dask import Cluster
+from support import Server, settle, unique, wait_for
+from test_dask import cluster_services
 from test_parts import _compare
 
 BUCKET = "treadle-parts"
@@ -25,25 +23,15 @@ PART_BYTES = 150_000
 
 @pytest.fixture(scope="module")
 def parts_setup(tmp_path_factory, s3):
-    pytest.importorskip("distributed", reason="pip install 'treadle[dask]'")
-    folder = tmp_path_factory.mktemp("dask-parts")
-    key = Fernet.generate_key().decode()
-    env = {**os.environ, **s3.env, "TREADLE_MASTER_KEY": key}
-    s3.client().create_bucket(Bucket=BUCKET)
-    cluster = Cluster(folder, env)
-    database_url = postgres_database()
-    server = None
-    try:
+    with cluster_services(tmp_path_factory, s3, BUCKET, "dask-parts") as (cluster, env, database_url):
         server = Server("", tmp_path_factory.mktemp("api-parts"), database_url, env=env)
-        server.default_keys = server.create_keys("alice", "111111111111")
-        server.start("--dask-scheduler", cluster.address, "--artifacts-url", f"s3://{BUCKET}/artifacts",
-                     "--part-bytes", str(PART_BYTES))
-        yield cluster, server, s3, database_url, key
-    finally:
-        if server is not None:
+        try:
+            server.default_keys = server.create_keys("alice", "111111111111")
+            server.start("--dask-scheduler", cluster.address, "--artifacts-url", f"s3://{BUCKET}/artifacts",
+                         "--part-bytes", str(PART_BYTES))
+            yield cluster, server, s3, database_url, env["TREADLE_MASTER_KEY"]
+        finally:
             server.stop()
-        cluster.stop()
-        drop_postgres_database(database_url)
 
 
 def _files(s3, folder, prefix: str, count: int, rows: int, kind: str = "BINARY") -> list:
@@ -54,6 +42,11 @@ def _files(s3, folder, prefix: str, count: int, rows: int, kind: str = "BINARY")
         s3.client().upload_file(str(path), BUCKET, f"{prefix}/{path.name}")
         paths.append(path)
     return paths
+
+
+def _running_tasks(client, object_id: str) -> list:
+    """The cluster's tasks of an object that are running or waiting to."""
+    return [key for keys in client.processing().values() for key in keys if object_id in str(key)]
 
 
 def _log(ml, getter, **key) -> str:
@@ -178,7 +171,7 @@ def test_deleting_a_datasource_cancels_its_parts(parts_setup, tmp_path):
         "DataLocationS3": f"s3://{BUCKET}/big/big.csv", "DataSchema": schema("BINARY")})
     with cluster.client() as client:
         def tasks():
-            return [key for keys in client.processing().values() for key in keys if ds_id in str(key)]
+            return _running_tasks(client, ds_id)
 
         wait_for(lambda: any("-part-" in str(key) for key in tasks()), timeout=120, message="parts running")
         ml.delete_data_source(DataSourceId=ds_id)
@@ -272,7 +265,7 @@ def test_deleting_a_model_cancels_its_training_shards(parts_setup, tmp_path):
                        Parameters={"sgd.maxPasses": "10000", "sgd.l2RegularizationAmount": "1e-9"})
     with cluster.client() as client:
         def tasks():
-            return [key for keys in client.processing().values() for key in keys if model_id in str(key)]
+            return _running_tasks(client, model_id)
 
         wait_for(lambda: any("-pass-" in str(key) for key in tasks()), timeout=300, message="training passes")
         ml.delete_ml_model(MLModelId=model_id)

@@ -71,7 +71,8 @@ def binary():
     return split("binary")
 
 
-@pytest.mark.parametrize("params", [
+# Every combination of the training parameters, in record order and shuffled.
+EVERY_SETTING = pytest.mark.parametrize("params", [
     dict(max_passes=100, l2=1e-4),  # the targeted-marketing sample's settings
     dict(),  # the API's defaults: 10 passes, no regularisation
     dict(max_passes=10, l2=1e-6),
@@ -79,7 +80,11 @@ def binary():
     dict(max_passes=20, l1=1e-3),
     dict(max_passes=5, l2=1e-4),
 ], ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()) or "defaults")
-@pytest.mark.parametrize("order", ["time", "shuffled"])
+EVERY_ORDER = pytest.mark.parametrize("order", ["time", "shuffled"])
+
+
+@EVERY_SETTING
+@EVERY_ORDER
 def test_binary_auc_matches_the_converged_model_in_any_order(binary, params, order):
     res = check_auc(binary, params, order)
     assert res.passes <= params.get("max_passes", 10)
@@ -95,15 +100,8 @@ def marketing():
     return rows(X, 0, CAMPAIGN_CUT), y[:CAMPAIGN_CUT], rows(X, CAMPAIGN_CUT, CAMPAIGN_N), y[CAMPAIGN_CUT:]
 
 
-@pytest.mark.parametrize("params", [
-    dict(max_passes=100, l2=1e-4),  # the targeted-marketing sample's settings
-    dict(),  # the API's defaults
-    dict(max_passes=10, l2=1e-6),
-    dict(max_passes=100, l1=1e-4),
-    dict(max_passes=20, l1=1e-3),
-    dict(max_passes=5, l2=1e-4),
-], ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()) or "defaults")
-@pytest.mark.parametrize("order", ["time", "shuffled"])
+@EVERY_SETTING
+@EVERY_ORDER
 def test_campaign_auc_matches_the_converged_model_in_any_order(marketing, params, order):
     check_auc(marketing, params, order)
 

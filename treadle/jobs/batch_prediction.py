@@ -24,7 +24,8 @@ from ..learning.model import DEFAULT_THRESHOLD
 from .context import JobContext, JobFailed
 from .datasource import read_datasource
 from .outputs import claim_outputs
-from .parts import Part, PartRead, PartTask, log_parts, merge_reads, plan_parts, read_part, run_parts, stop_if_deleted
+from .parts import (
+    Part, PartRead, PartTask, log_parts, merge_reads, part_tasks, plan_parts, read_part, run_parts, stop_if_deleted)
 
 # Amazon ML's files quote nothing that needs no quoting; Arrow writes those
 # fast. A chunk with a tag or label that needs quotes goes through `csv`.
@@ -226,14 +227,12 @@ def _run_in_parts(ctx: JobContext, parts: list[Part], datasource, model_entity, 
     doc = ctx.document
     allowed = ctx.settings.confinement
     split = parse_rearrangement(datasource.document.get("DataRearrangement"))
-    total = sum({p.file_index: p.file.size for p in parts}.values())
     prefix = result_prefix(doc["OutputUri"], doc["BatchPredictionId"])
     files = list({p.file_index: p.file for p in parts}.values())
     targets = {f.name: f"{prefix}{f.name}.gz" for f in files}
     manifest_uri = manifest_location(doc["OutputUri"], doc["BatchPredictionId"])
     claim_outputs(ctx, [*targets.values(), manifest_uri], "OutputUri")
-    tasks = [PartTask(part, ctx.account, "BatchPrediction", ctx.entity.entity_id, schema, split, total,
-                      extra={"model": model_entity, "threshold": threshold}) for part in parts]
+    tasks = part_tasks(ctx, parts, schema, split, model=model_entity, threshold=threshold)
     ctx.log(f"scoring in {len(parts)} parts on the Dask cluster")
     manifest: dict[str, str] = {}
     reads = []

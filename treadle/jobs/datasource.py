@@ -16,7 +16,9 @@ from ..data.sql import QueryError, connection_url, run_query
 from ..store.databases import DatabaseRegistry
 from .context import JobContext, JobFailed, json_bytes
 from .outputs import claim_outputs
-from .parts import Part, PartRead, PartTask, log_parts, merge_reads, part_source, plan_parts, read_part, run_parts, stop_if_deleted
+from .parts import (
+    Part, PartRead, PartTask, log_parts, merge_reads, part_source, part_tasks, plan_parts, read_part, run_parts,
+    stop_if_deleted)
 
 SAMPLE_LINES = 1000
 SAMPLE_BYTES = 1 << 20
@@ -228,8 +230,7 @@ def first_layout(ctx: JobContext, parts: list[Part], schema: DataSchema, split, 
 def _ingest_in_parts(ctx: JobContext, parts: list[Part], schema: DataSchema, split, statistics: bool,
                      total: int) -> IngestResult:
     layout = first_layout(ctx, parts, schema, split, total) if statistics else None
-    tasks = [PartTask(part, ctx.account, "DataSource", ctx.entity.entity_id, schema, split, total,
-                      extra={"statistics": statistics, "layout": layout}) for part in parts]
+    tasks = part_tasks(ctx, parts, schema, split, statistics=statistics, layout=layout)
     ctx.log(f"reading in {len(parts)} parts on the Dask cluster")
     reads = list(run_parts(ctx, parts, ingest_part, tasks))
     log_parts(ctx, parts, reads)

@@ -11,7 +11,8 @@ from ..learning.targets import row_weights
 from .context import JobContext, JobFailed, json_bytes
 from .batch_prediction import part_model
 from .datasource import read_datasource
-from .parts import Part, PartRead, PartTask, log_parts, merge_reads, plan_parts, read_part, run_parts, stop_if_deleted
+from .parts import (
+    Part, PartRead, PartTask, log_parts, merge_reads, part_tasks, plan_parts, read_part, run_parts, stop_if_deleted)
 
 
 def insights_key(account: str, evaluation_id: str) -> str:
@@ -127,9 +128,7 @@ def score_part(settings, task: PartTask) -> PartRead:
 
 def _evaluate_in_parts(ctx: JobContext, parts: list[Part], eval_ds, model_entity, schema, evaluation) -> tuple[int, int]:
     split = parse_rearrangement(eval_ds.document.get("DataRearrangement"))
-    total = sum({p.file_index: p.file.size for p in parts}.values())
-    tasks = [PartTask(part, ctx.account, "Evaluation", ctx.entity.entity_id, schema, split, total,
-                      require_target=True, extra={"model": model_entity}) for part in parts]
+    tasks = part_tasks(ctx, parts, schema, split, require_target=True, model=model_entity)
     ctx.log(f"scoring in {len(parts)} parts on the Dask cluster")
     reads = []
     for read in run_parts(ctx, parts, score_part, tasks):

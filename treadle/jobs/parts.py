@@ -144,6 +144,14 @@ class PartTask:
     extra: dict = field(default_factory=dict)  # what the job's own part function needs
 
 
+def part_tasks(ctx, parts: list[Part], schema, split, require_target: bool = False, **extra) -> list[PartTask]:
+    """A task per part of the datasource `parts` cover, for `ctx`'s job,
+    whose object each part checks for deletion."""
+    total = sum({p.file_index: p.file.size for p in parts}.values())
+    return [PartTask(part, ctx.account, ctx.entity.kind, ctx.entity.entity_id, schema, split, total,
+                     require_target=require_target, extra=extra) for part in parts]
+
+
 @dataclass
 class PartRead:
     """A part's counts and what the job made of its records (`payload`)."""

@@ -20,7 +20,7 @@ from ..store.models import save_model
 from .context import DEFAULTS, JobContext, JobFailed
 from .datasource import read_datasource
 from .feature_cache import FeatureCache, RecordSpool, featurize_spool
-from .parts import PartTask, plan_parts, stop_if_deleted
+from .parts import part_tasks, plan_parts, stop_if_deleted
 from .pipelining import prefetch
 from .training_shards import deal, train_on_shards
 
@@ -165,6 +165,5 @@ def _shard_plan(ctx: JobContext, datasource, schema: DataSchema):
     if len(runs) < 2:
         return None
     split = parse_rearrangement(datasource.document.get("DataRearrangement"))
-    tasks = [[PartTask(part, ctx.account, "MLModel", ctx.entity.entity_id, schema, split, total, require_target=True)
-              for part in run] for run in runs]
-    return slots, tasks
+    tasks = part_tasks(ctx, parts, schema, split, require_target=True)
+    return slots, [[tasks[part.index] for part in run] for run in runs]

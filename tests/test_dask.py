@@ -182,8 +182,36 @@ def test_a_worker_killed_during_training_leaves_the_job_finished(cluster_setup, 
             return None
         name = wait_for(running_on, timeout=120, message="the training task on a worker")
     cluster.kill(name)
-    finished = settle(ml.get_ml_model, MLModelId=model_id, timeout=600)
-    # Completed on the other worker, or failed with a reason; never INPROGRESS for ever.
-    assert finished["Status"] == "COMPLETED" or finished.get("Message"), finished
-    cluster.start_worker(name)
-    cluster.wait_for_workers(2)
+    try:
+        finished = settle(ml.get_ml_model, MLModelId=model_id, timeout=400)
+        # Completed on the other worker, or failed with a reason; never INPROGRESS for ever.
+        assert finished["Status"] == "COMPLETED" or finished.get("Message"), finished
+    finally:
+        cluster.start_worker(name)
+        cluster.wait_for_workers(2)
+
+
+def test_a_shard_result_lost_with_its_worker_ends_the_wait(cluster_setup):
+    """A shard's task runs only on its worker, so a finished result that is
+    lost with the worker is never computed again: the job must see the loss
+    instead of fetching for ever."""
+    from treadle.jobs.context import WorkLost
+    from treadle.jobs.training_shards import gather_shards
+
+    class StillThere:
+        def cancelled(self, now=False):
+            return False
+
+    cluster = cluster_setup[0]
+    try:
+        with cluster.client() as client:
+            address = {info["name"]: address for address, info in client.scheduler_info()["workers"].items()}["w2"]
+            future = client.submit(bytes, 1000, workers=[address], allow_other_workers=False, pure=False)
+            assert future.result(timeout=60) == bytes(1000)  # finished, and still held by w2
+            cluster.kill("w2")
+            with pytest.raises(WorkLost, match="left the cluster"):
+                gather_shards(StillThere(), client, [future], [address])
+            assert future.cancelled()
+    finally:
+        cluster.start_worker("w2")
+        cluster.wait_for_workers(2)

@@ -34,7 +34,7 @@ import numpy as np
 from ..learning.columns import ColumnMap
 from ..learning.features import CsrBatch, FeaturePipeline, FittedPipeline
 from ..learning.sgd import PassContribution, SGDConfig, SGDTrainer, TrainedLinear
-from ..learning.targets import TargetClasses, TargetError, TargetValues, row_weights
+from ..learning.targets import TargetClasses, TargetValues, row_weights
 from .context import JobContext, JobFailed, WorkLost
 from .feature_cache import FeatureCache, RecordSpool, featurize_spool
 from .parts import (JobCancelled, Part, PartCancelled, PartRead, PartTask, log_parts, merge_reads, read_part,
@@ -168,6 +168,41 @@ def deal(parts: list[Part], shards: int) -> list[list[Part]]:
     return [run for run in runs if run]
 
 
+def gather_shards(ctx: JobContext, client, futures: list, workers: list[str]) -> list:
+    """The results of shard tasks pinned to `workers`, fetched one by one.
+    A worker that left the cluster loses the work (`WorkLost`): its tasks may
+    run only there, and a result it held is lost with it, so either would be
+    waited on for ever. A deleted model stops the job."""
+    from concurrent.futures import CancelledError  # Dask's FutureCancelledError is one
+
+    from distributed.comm import CommClosedError
+    from distributed.scheduler import KilledWorker
+
+    def check() -> None:
+        present = set(client.nthreads())
+        gone = sorted(set(workers) - present)
+        if gone:
+            raise WorkLost(f"the Dask worker {', '.join(gone)} holding a training shard left the cluster")
+        if ctx.cancelled():
+            stop_if_deleted(ctx)
+
+    def result(future):
+        while True:
+            try:
+                return future.result(timeout=LOST_CHECK_SECONDS)
+            except TimeoutError:
+                check()
+
+    try:
+        return [result(future) for future in futures]
+    except (KilledWorker, CommClosedError, CancelledError) as error:
+        client.cancel(futures)
+        raise WorkLost(f"a Dask worker holding a training shard stopped ({type(error).__name__})")
+    except BaseException:
+        client.cancel(futures)
+        raise
+
+
 @dataclass
 class ShardedResult:
     trained: TrainedLinear  # over hashed columns
@@ -190,32 +225,7 @@ def train_on_shards(ctx: JobContext, client, slots: list[str], runs: list[list[P
                              allow_other_workers=False, pure=False)
 
     def gather(futures) -> list:
-        """The shards' results; a shard whose worker left the cluster (its
-        tasks may run only there, so they would wait for ever) loses the
-        work, and a deleted model stops it."""
-        from distributed import wait
-
-        while True:
-            try:
-                wait(futures, timeout=LOST_CHECK_SECONDS)
-                break
-            except TimeoutError:
-                present = set(client.nthreads())
-                gone = sorted({address for shard in where for address in shard if address not in present})
-                if gone:
-                    client.cancel(futures)
-                    raise WorkLost(f"the Dask worker {', '.join(gone)} holding a training shard left the cluster")
-                if ctx.cancelled():
-                    client.cancel(futures)
-                    stop_if_deleted(ctx)
-        try:
-            return client.gather(futures)
-        except (WorkLost, PartCancelled, TargetError, JobFailed):
-            raise
-        except Exception as error:
-            if type(error).__name__ in ("KilledWorker", "CommClosedError", "FutureCancelledError", "CancelledError"):
-                raise WorkLost(f"a Dask worker holding a training shard stopped ({type(error).__name__})")
-            raise
+        return gather_shards(ctx, client, futures, [shard[0] for shard in where])
 
     try:
         fitted = gather([submit(fit_shard, ctx.settings, ShardTask(keys[i], run, pipeline, model_type.targets(schema)),
@@ -274,7 +284,10 @@ def train_on_shards(ctx: JobContext, client, slots: list[str], runs: list[list[P
     finally:
         from distributed import fire_and_forget
 
-        fire_and_forget([submit(drop_shard, keys[i], shard=i, step="drop") for i in range(len(runs))])
+        # Not on a worker that left: the task would wait for it for ever.
+        present = set(client.nthreads())
+        fire_and_forget([submit(drop_shard, keys[i], shard=i, step="drop") for i in range(len(runs))
+                         if where[i][0] in present])
 
 
 class TargetMoments:
@@ -305,5 +318,5 @@ class TargetMoments:
         return max(self.squares / self.weight - self.mean ** 2, 0.0) ** 0.5 or 1.0
 
 
-__all__ = ["ShardTask", "ShardedResult", "TargetMoments", "deal", "featurize_shard", "fit_shard", "train_on_shards",
-           "train_shard"]
+__all__ = ["ShardTask", "ShardedResult", "TargetMoments", "deal", "featurize_shard", "fit_shard", "gather_shards",
+           "train_on_shards", "train_shard"]

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from ..learning.model_types import MODEL_TYPES
 from ..protocol import errors
 from . import evaluation_insights
 from .app import Console, FormError, form_of
@@ -38,7 +39,7 @@ async def context(console: Console, session: Session, found: dict) -> dict:
         log.exception("cannot read the insights of evaluation %s", found["EvaluationId"])
         shown["view_problem"] = "This evaluation's insights cannot be read."
         return shown
-    if shown["view"]["model_type"] == "BINARY":
+    if MODEL_TYPES[shown["view"]["model_type"]].has_threshold:
         threshold = float(model.get("ScoreThreshold", 0.5))
         shown["threshold"] = threshold
         shown["at_threshold"] = evaluation_insights.counts_at(shown["view"]["table"], threshold)

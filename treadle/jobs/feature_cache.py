@@ -26,7 +26,10 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
+from ..data.records import RecordChunk
+from ..data.schema import DataSchema
 from ..learning.features import CsrBatch
+from ..learning.targets import TargetClasses, TargetMoments, TargetValues, row_weights
 from .memory import return_free_memory
 from .pipelining import ordered_map
 
@@ -335,6 +338,32 @@ class RecordSpool:
         self.close()
         if os.path.exists(self.path):
             os.unlink(self.path)
+
+
+class RecordFit:
+    """One read of a training datasource, chunk by chunk: fits the recipe's
+    data-dependent state, observes the target (its classes, or its moments
+    for a numeric one) and spools the accepted records, so that featurizing
+    reads them back from local disk instead of parsing the source again.
+    A job in one process and each shard on a cluster read through it."""
+
+    def __init__(self, pipeline, labels: TargetValues | TargetClasses, schema: DataSchema, directory: str):
+        self.fitter = pipeline.fitter()
+        self.labels = labels
+        self.schema = schema
+        self.target = TargetMoments()
+        self.spool = RecordSpool(directory)
+
+    def add(self, chunk: RecordChunk) -> None:
+        weight = row_weights(chunk, self.schema)
+        self.fitter.update(chunk.table)
+        self.labels.observe(chunk)
+        if isinstance(self.labels, TargetValues):
+            self.target.add(self.labels.y(chunk), weight)
+        self.spool.add(chunk.table, self.labels.raw(chunk), weight)
+
+    def close(self) -> None:
+        self.spool.close()
 
 
 def featurize_spool(spool: RecordSpool, pipeline, labels, columns, cache: FeatureCache) -> None:

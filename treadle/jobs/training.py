@@ -15,11 +15,11 @@ from ..learning.columns import ColumnMap
 from ..learning.model import DEFAULT_THRESHOLD
 from ..learning.sgd import SGDConfig, SGDTrainer
 from ..learning.suggested import suggested_recipe
-from ..learning.targets import TargetError, row_weights
+from ..learning.targets import TargetError
 from ..store.models import save_model
 from .context import DEFAULTS, JobContext, JobFailed
 from .datasource import read_datasource
-from .feature_cache import FeatureCache, RecordSpool, featurize_spool
+from .feature_cache import FeatureCache, RecordFit, RecordSpool, featurize_spool
 from .parts import part_tasks, plan_parts, stop_if_deleted
 from .pipelining import prefetch
 from .training_shards import deal, train_on_shards
@@ -103,24 +103,21 @@ def _fit_and_train_here(ctx: JobContext, reader, datasource, recipe, model_type,
     instead of parsing and validating the source a second time (that second
     read was a third of a training job's time); then train in this process."""
     schema, records = reader()
-    labels = model_type.targets(schema)
-    fitter = FeaturePipeline(recipe).fitter()
     work = ctx.scratch("training-")
     try:
-        spool = RecordSpool(work.name)
+        fit = RecordFit(FeaturePipeline(recipe), model_type.targets(schema), schema, work.name)
         for chunk in prefetch(records):  # parsing the next chunk overlaps fitting this one
-            fitter.update(chunk.table)
-            labels.observe(chunk)
-            spool.add(chunk.table, labels.raw(chunk), row_weights(chunk, schema))
-        spool.close()
+            fit.add(chunk)
+        fit.close()
         if records.accepted == 0:
             raise JobFailed(f"The training datasource {datasource.entity_id} has no records with a valid target")
+        labels = fit.labels
         labels.finish()
-        pipeline = fitter.finish()
+        pipeline = fit.fitter.finish()
         ctx.log(f"recipe fitted on {records.accepted} records ({records.rejections.count} rejected); "
                 f"{pipeline.n_features} hashed feature columns")
         config = dataclasses.replace(config, n_classes=max(len(labels.classes), 2))
-        trained, trained_on = _train_here(ctx, spool, pipeline, labels, config, shuffle, seed, records.accepted,
+        trained, trained_on = _train_here(ctx, fit.spool, pipeline, labels, config, shuffle, seed, records.accepted,
                                           work.name)
     finally:
         work.cleanup()

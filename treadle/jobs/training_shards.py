@@ -34,9 +34,9 @@ import numpy as np
 from ..learning.columns import ColumnMap
 from ..learning.features import CsrBatch, FeaturePipeline, FittedPipeline
 from ..learning.sgd import PassContribution, SGDConfig, SGDTrainer, TrainedLinear
-from ..learning.targets import TargetClasses, TargetValues, row_weights
+from ..learning.targets import TargetClasses, TargetValues
 from .context import JobContext, JobFailed, WorkLost
-from .feature_cache import FeatureCache, RecordSpool, featurize_spool
+from .feature_cache import FeatureCache, RecordFit, RecordSpool, featurize_spool
 from .parts import (JobCancelled, Part, PartCancelled, PartRead, PartTask, log_parts, merge_reads, read_part,
                     stop_if_deleted, where_am_i)
 
@@ -84,29 +84,16 @@ def fit_shard(settings, task: ShardTask) -> dict:
     target, and spool the accepted records on this worker for featurizing."""
     started = time.monotonic()
     work = tempfile.TemporaryDirectory(prefix="treadle-shard-", dir=_local_directory())
-    spool = RecordSpool(work.name)
-    fitter = task.pipeline.fitter()
-    labels = task.labels
-    target = TargetMoments()
-    schema = task.parts[0].schema
-
-    def fit(chunk) -> None:
-        weight = row_weights(chunk, schema)
-        fitter.update(chunk.table)
-        labels.observe(chunk)
-        if isinstance(labels, TargetValues):
-            target.add(labels.y(chunk), weight)
-        spool.add(chunk.table, labels.raw(chunk), weight)
-
+    fit = RecordFit(task.pipeline, task.labels, task.parts[0].schema, work.name)
     try:
-        reads = [read_part(settings, part, fit) for part in task.parts]
-        spool.close()
+        reads = [read_part(settings, part, fit.add) for part in task.parts]
+        fit.close()
     except BaseException:
         work.cleanup()
         raise
     drop_shard(task.key)
-    _SHARDS[task.key] = _Shard(work, spool, sum(read.accepted for read in reads))
-    return {"reads": reads, "fitter": fitter, "labels": labels, "target": target, "where": where_am_i(),
+    _SHARDS[task.key] = _Shard(work, fit.spool, sum(read.accepted for read in reads))
+    return {"reads": reads, "fitter": fit.fitter, "labels": fit.labels, "target": fit.target, "where": where_am_i(),
             "seconds": time.monotonic() - started}
 
 
@@ -290,33 +277,5 @@ def train_on_shards(ctx: JobContext, client, slots: list[str], runs: list[list[P
                          if where[i][0] in present])
 
 
-class TargetMoments:
-    """The weighted mean and standard deviation of a numeric target, over
-    records read in any number of pieces."""
-
-    def __init__(self):
-        self.weight = self.total = self.squares = 0.0
-
-    def add(self, values: np.ndarray, weight: np.ndarray) -> None:
-        self.weight += float(weight.sum())
-        self.total += float(values @ weight)
-        self.squares += float((values * values) @ weight)
-
-    def merge(self, other: TargetMoments) -> None:
-        self.weight += other.weight
-        self.total += other.total
-        self.squares += other.squares
-
-    @property
-    def mean(self) -> float:
-        return self.total / self.weight if self.weight else 0.0
-
-    @property
-    def std(self) -> float:
-        if not self.weight:
-            return 1.0
-        return max(self.squares / self.weight - self.mean ** 2, 0.0) ** 0.5 or 1.0
-
-
-__all__ = ["ShardTask", "ShardedResult", "TargetMoments", "deal", "featurize_shard", "fit_shard", "gather_shards",
+__all__ = ["ShardTask", "ShardedResult", "deal", "featurize_shard", "fit_shard", "gather_shards",
            "train_on_shards", "train_shard"]

@@ -136,3 +136,31 @@ class TargetClasses:
 
     def summary(self) -> dict:
         return {"weight": self.weight, "class_weights": self.class_weights.tolist()}
+
+
+class TargetMoments:
+    """The weighted mean and standard deviation of a numeric target, over
+    records read in any number of pieces."""
+
+    def __init__(self):
+        self.weight = self.total = self.squares = 0.0
+
+    def add(self, values: np.ndarray, weight: np.ndarray) -> None:
+        self.weight += float(weight.sum())
+        self.total += float(values @ weight)
+        self.squares += float((values * values) @ weight)
+
+    def merge(self, other: TargetMoments) -> None:
+        self.weight += other.weight
+        self.total += other.total
+        self.squares += other.squares
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.weight if self.weight else 0.0
+
+    @property
+    def std(self) -> float:
+        if not self.weight:
+            return 1.0
+        return max(self.squares / self.weight - self.mean ** 2, 0.0) ** 0.5 or 1.0

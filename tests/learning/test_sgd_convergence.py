@@ -24,6 +24,7 @@ from sklearn.metrics import f1_score, mean_squared_error, roc_auc_score
 
 from treadle.learning import SGDConfig, SGDTrainer, refinement
 from treadle.learning.features import CsrBatch
+from treadle.learning.sgd import merge_contributions
 
 from .synth import campaign, compact, drifting, margins, rows, train
 
@@ -193,7 +194,9 @@ def test_refinement_stops_after_one_pass_where_sgd_is_close_enough(monkeypatch):
 
 def train_in_shards(config, X, y, shards=2, size=1000):
     """Every pass: each shard's trainer reads its share of the chunks, then
-    all combine every contribution and close the pass alike."""
+    all combine the contributions and close the pass alike: the first shard
+    combines them all, the others their merge, as the job sends it; all
+    must end with the same model."""
     trainers = [SGDTrainer(config, X.n_features) for _ in range(shards)]
     chunks = [(a, min(a + size, X.n_rows)) for a in range(0, X.n_rows, size)]
     while True:
@@ -201,8 +204,10 @@ def train_in_shards(config, X, y, shards=2, size=1000):
             for a, b in chunks[s::shards]:
                 trainer.partial_fit(rows(X, a, b), y[a:b])
         contributions = [t.contribution() for t in trainers]
-        for t in trainers:
-            t.combine(contributions)
+        merged = merge_contributions(contributions)
+        trainers[0].combine(contributions)
+        for t in trainers[1:]:
+            t.combine([merged])
         more = {t.end_pass() for t in trainers}
         assert len(more) == 1
         if not more.pop():

@@ -8,11 +8,11 @@ the accepted records to that worker's disk. The job merges the shards'
 fitters and classes into the one fitted pipeline, and each shard featurizes
 its spooled records into a feature cache and keeps an SGD trainer in the
 worker's memory between the job's tasks (`_SHARDS`). Every pass, each shard trains on its rows and
-returns its contribution (`SGDTrainer.contribution`); every shard's trainer
-and the job's own combine the same contributions in the same order and close
-the pass, so all take the same decisions (the SGD stage's weights averaged,
-the refinement's gradients added exactly), and the job's trainer gives the
-model.
+returns its contribution (`SGDTrainer.contribution`); the job merges them
+(`merge_contributions`: the SGD stage's weights averaged, the refinement's
+gradients added exactly) and sends the one result to every shard, so every
+trainer, the job's own included, closes the pass from the same state and
+takes the same decisions, and the job's trainer gives the model.
 
 Shards number their columns as they meet them; the job numbers the union of
 all shards' columns in hashed order, and each shard maps its own numbers to
@@ -33,7 +33,7 @@ import numpy as np
 
 from ..learning.columns import ColumnMap
 from ..learning.features import CsrBatch, FeaturePipeline, FittedPipeline
-from ..learning.sgd import PassContribution, SGDConfig, SGDTrainer, TrainedLinear
+from ..learning.sgd import PassContribution, SGDConfig, SGDTrainer, TrainedLinear, merge_contributions
 from ..learning.targets import TargetClasses, TargetValues
 from .context import JobContext, JobFailed, WorkLost
 from .feature_cache import FeatureCache, RecordFit, RecordSpool, featurize_spool
@@ -110,10 +110,10 @@ def featurize_shard(key: str, pipeline: FittedPipeline, labels, config: SGDConfi
             "where": where_am_i(), "seconds": time.monotonic() - started}
 
 
-def train_shard(key: str, columns: np.ndarray | None, previous: list[PassContribution] | None) -> dict:
+def train_shard(key: str, columns: np.ndarray | None, previous: PassContribution | None) -> dict:
     """One pass of the shard's trainer: first combining and closing the
-    previous pass (`previous`: every shard's contribution, in shard order),
-    or, on the first pass, starting a trainer over the job's `columns`."""
+    previous pass (`previous`: every shard's contribution, merged by the
+    job), or, on the first pass, starting a trainer over the job's `columns`."""
     shard = _shard(key)
     started = time.monotonic()
     if columns is not None:
@@ -121,8 +121,8 @@ def train_shard(key: str, columns: np.ndarray | None, previous: list[PassContrib
         shard.n_columns = max(len(columns), 1)
         shard.trainer = SGDTrainer(shard.config, shard.n_columns)
     trainer = shard.trainer
-    if previous:
-        trainer.combine(previous)
+    if previous is not None:
+        trainer.combine([previous])
         trainer.end_pass()
     for rows in shard.cache.passes(shard.columns.n_columns):
         batch = rows.batch
@@ -248,21 +248,24 @@ def train_on_shards(ctx: JobContext, client, slots: list[str], runs: list[list[P
         ctx.log(f"featurized {merged.accepted} records on {len(runs)} shards: {len(columns)} of the hashed "
                 "columns in use")
         trainer = SGDTrainer(config, max(len(columns), 1))
-        previous = None
+        previous = None  # the last pass's contributions merged, held on shard 1's worker
         while True:
             stop_if_deleted(ctx)
             started = time.monotonic()
             step = trainer.passes + 1
             results = gather([submit(train_shard, keys[i], columns if previous is None else None, previous,
                                      shard=i, step=f"pass-{step}") for i in range(len(runs))])
-            previous = [r["contribution"] for r in results]
-            trainer.combine(previous)
+            combined = merge_contributions([r["contribution"] for r in results])
+            trainer.combine([combined])
             more = trainer.end_pass()
             ctx.log(f"pass {step}: " + ", ".join(f"shard {i + 1} on {r['where']} in {r['seconds']:.2f} s"
                                                  for i, r in enumerate(results))
                     + f"; combined in {time.monotonic() - started - max(r['seconds'] for r in results):.2f} s")
             if not more:
                 break
+            # Sent once and fetched by every shard's worker, rather than
+            # carried in each task through the scheduler.
+            previous = client.scatter(combined, workers=where[0], hash=False)
         mapped = ColumnMap.of_columns(fitted_pipeline.n_features, columns)
         return ShardedResult(mapped.to_hashed(trainer.finish()), fitted_pipeline, labels, merged.accepted,
                              merged.rejected)

@@ -612,44 +612,17 @@ class SGDTrainer:
         return PassContribution(False, self.k, self.pos, mean, sums, (self.t_mean, self.t_std))
 
     def combine(self, contributions: Sequence[PassContribution]) -> None:
-        """Make this trainer's pass the combination of the shards' passes:
-        SGD weights, accumulators and bias averaged, metrics and tail
-        averages added; while refining, loss, gradient, curvature (and
-        Newton's Hessian) sums added.
-        Never writes into the contributions' arrays."""
-        if not contributions:
-            raise ValueError("no contributions")
+        """Make this trainer's pass the combination of the shards' passes
+        (`merge_contributions`). Never writes into the contributions' arrays."""
         if any(c.refining != (self.refiner is not None) for c in contributions):
             raise ValueError("contributions from different stages of training")
-        if len({c.target for c in contributions}) > 1:
-            raise ValueError("shards standardised the target differently: give target_mean and target_std")
-        self.t_mean, self.t_std = contributions[0].target
-        k = max(c.classes for c in contributions)
-        if k > self.k and self.refiner is None:
-            self._grow(k)
-        widen = {"S": True, "B": True, "A": False, "B_sum": False}
-
-        def fit(name: str, a: np.ndarray, classes: int) -> np.ndarray:
-            if name in widen and classes < k:
-                return _widen(a, classes, k, widen[name])
-            if name == "row_len_hist" and a.shape[0] < top:
-                return np.concatenate([a, np.zeros(top - a.shape[0], a.dtype)])
-            return a
-
-        top = max(c.sums["row_len_hist"].shape[0] for c in contributions) if "row_len_hist" in contributions[0].sums else 0
-        combined = {}
-        for name in contributions[0].mean:
-            total = fit(name, contributions[0].mean[name], contributions[0].classes).astype(np.float64)
-            for c in contributions[1:]:
-                total += fit(name, c.mean[name], c.classes)
-            combined[name] = total / len(contributions)
-        for name in contributions[0].sums:
-            total = fit(name, contributions[0].sums[name], contributions[0].classes).copy()
-            for c in contributions[1:]:
-                total += fit(name, c.sums[name], c.classes)
-            combined[name] = total
+        merged = merge_contributions(contributions)
+        combined = {**merged.mean, **merged.sums}
+        self.t_mean, self.t_std = merged.target
+        if merged.classes > self.k and self.refiner is None:
+            self._grow(merged.classes)
         before = self.records - self.pos
-        self.pos = sum(c.records for c in contributions)
+        self.pos = merged.records
         self.records = before + self.pos
         while self.next_checkpoint <= self.records:
             self.next_checkpoint *= 2
@@ -672,6 +645,46 @@ class SGDTrainer:
             self.next_snapshot = self.pos + self.snapshot_every  # closed: see _close_snapshots
 
 
+def merge_contributions(contributions: Sequence[PassContribution]) -> PassContribution:
+    """The shards' passes as one contribution: SGD weights, accumulators and
+    bias averaged, metrics and tail averages added; while refining, loss,
+    gradient, curvature (and Newton's Hessian) sums added. A trainer
+    combining the merged contribution alone ends in the same state as one
+    combining them all, so a cluster's job merges once and sends each shard
+    the one result: a pass's traffic grows with the shards, not with their
+    square. Never writes into the contributions' arrays."""
+    if not contributions:
+        raise ValueError("no contributions")
+    if len({c.refining for c in contributions}) > 1:
+        raise ValueError("contributions from different stages of training")
+    if len({c.target for c in contributions}) > 1:
+        raise ValueError("shards standardised the target differently: give target_mean and target_std")
+    k = max(c.classes for c in contributions)
+    widen = {"S": True, "B": True, "A": False, "B_sum": False}
+    first = contributions[0]
+    top = max(c.sums["row_len_hist"].shape[0] for c in contributions) if "row_len_hist" in first.sums else 0
+
+    def fit(name: str, a: np.ndarray, classes: int) -> np.ndarray:
+        if name in widen and classes < k:
+            return _widen(a, classes, k, widen[name])
+        if name == "row_len_hist" and a.shape[0] < top:
+            return np.concatenate([a, np.zeros(top - a.shape[0], a.dtype)])
+        return a
+
+    mean, sums = {}, {}
+    for name in first.mean:
+        total = fit(name, first.mean[name], first.classes).astype(np.float64)
+        for c in contributions[1:]:
+            total += fit(name, c.mean[name], c.classes)
+        mean[name] = total / len(contributions)
+    for name in first.sums:
+        total = fit(name, first.sums[name], first.classes).copy()
+        for c in contributions[1:]:
+            total += fit(name, c.sums[name], c.classes)
+        sums[name] = total
+    return PassContribution(first.refining, k, sum(c.records for c in contributions), mean, sums, first.target)
+
+
 def _hist_auc(pos: np.ndarray, neg: np.ndarray) -> float:
     P, N = pos.sum(), neg.sum()
     if P <= 0 or N <= 0:
@@ -681,4 +694,4 @@ def _hist_auc(pos: np.ndarray, neg: np.ndarray) -> float:
 
 
 __all__ = ["DEFAULT_RATES", "FeatureCounts", "LearnerMetrics", "PassContribution", "PassReport", "SGDConfig",
-           "SGDTrainer", "TrainedLinear"]
+           "SGDTrainer", "TrainedLinear", "merge_contributions"]

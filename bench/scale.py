@@ -4,7 +4,7 @@ two-worker Dask cluster, in one run (bench/README.md, "Cluster scaling").
 
     python bench/scale.py            # 4M rows
     python bench/scale.py --quick    # 400k rows, for development
-    python bench/scale.py --repeat 2 # best of two runs per step on the same servers (the first is cold)
+    python bench/scale.py --repeat 3 # best of three runs per step on the same servers (the first is cold)
 
 Each configuration is a real `treadle serve` (--auth none on loopback) on a
 PostgreSQL metadata database created for the run; the clusters are started
@@ -219,7 +219,8 @@ def main() -> None:
                         help="the clusters' part size (default: the file in 16 parts)")
     parser.add_argument("--configs", default="local,cluster-1,cluster-2")
     parser.add_argument("--repeat", type=int, default=1,
-                        help="runs per configuration on the same servers; each step's best time is kept")
+                        help="rounds of runs on the same servers, the configurations in turn; each step's best "
+                             "time is kept")
     args = parser.parse_args()
     rows = 400_000 if args.quick else args.rows
     work = Path(args.dir)
@@ -235,17 +236,24 @@ def main() -> None:
     size = data.stat().st_size
     part_bytes = args.part_bytes or -(-size // 16)
     out = Path(tempfile.mkdtemp(prefix="out-", dir=data.parent))
-    results = {}
-    for name in args.configs.split(","):
-        workers = 0 if name == "local" else int(name.split("-")[1])
-        setup = Setup(name, workers, work, data, part_bytes)
-        try:
-            runs = [measure(setup, data, held_out, args.passes, out) for _ in range(max(1, args.repeat))]
-            results[name] = {key: min(run[key] for run in runs) if key in ("ingest", "train", "batch")
-                             else runs[-1][key] for key in runs[0]}
-        finally:
+    # Every configuration is started first and the runs take turns, so that
+    # each step's best time comes from the same stretch of the machine's
+    # noise for every configuration, not from minutes apart.
+    names = args.configs.split(",")
+    setups: dict[str, Setup] = {}
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    try:
+        for name in names:
+            setups[name] = Setup(name, 0 if name == "local" else int(name.split("-")[1]), work, data, part_bytes)
+        for round_ in range(max(1, args.repeat)):
+            for name in names:
+                runs[name].append(measure(setups[name], data, held_out, args.passes, out))
+                print(f"round {round_ + 1}", name, json.dumps(runs[name][-1]), flush=True)
+    finally:
+        for setup in setups.values():
             setup.stop()
-        print(name, json.dumps(results[name]), flush=True)
+    results = {name: {key: min(run[key] for run in done) if key in ("ingest", "train", "batch") else done[-1][key]
+                      for key in done[0]} for name, done in runs.items()}
     shutil.rmtree(out, ignore_errors=True)
     mb = size / 1e6
     print(f"\n{rows:,} rows, {mb:.0f} MB, parts of {part_bytes / 1e6:.1f} MB, {args.passes} training passes\n")
@@ -253,9 +261,9 @@ def main() -> None:
     print("|---|" + "---|" * (len(results) + 2))
     for step in ("ingest", "train", "batch"):
         cells = [f"{r[step]:.1f} ({mb / r[step]:.1f})" for r in results.values()]
-        ratio = (results["cluster-1"][step] / results["cluster-2"][step]
-                 if {"cluster-1", "cluster-2"} <= set(results) else float("nan"))
-        print(f"| {step} | " + " | ".join(cells) + f" | {ratio:.2f}x | {TARGETS[step]}x |")
+        ratio = (f"{results['cluster-1'][step] / results['cluster-2'][step]:.2f}x"
+                 if {"cluster-1", "cluster-2"} <= set(results) else "-")
+        print(f"| {step} | " + " | ".join(cells) + f" | {ratio} | {TARGETS[step]}x |")
     print("\nheld-out AUC: " + ", ".join(f"{name} {r['auc']:.4f}" for name, r in results.items())
           + (f"; two workers against one process {results['cluster-2']['auc'] - results['local']['auc']:+.4f} "
              "(bound: -0.005)" if {"local", "cluster-2"} <= set(results) else ""))

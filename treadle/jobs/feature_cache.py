@@ -345,20 +345,23 @@ class RecordFit:
     data-dependent state, observes the target (its classes, or its moments
     for a numeric one) and spools the accepted records, so that featurizing
     reads them back from local disk instead of parsing the source again.
-    A job in one process and each shard on a cluster read through it."""
+    A job in one process and each shard on a cluster read through it.
+    `moments`: gather a numeric target's moments, which shards need to
+    standardise it alike (docs/behaviour.md, "Cluster mode")."""
 
-    def __init__(self, pipeline, labels: TargetValues | TargetClasses, schema: DataSchema, directory: str):
+    def __init__(self, pipeline, labels: TargetValues | TargetClasses, schema: DataSchema, directory: str,
+                 moments: bool = False):
         self.fitter = pipeline.fitter()
         self.labels = labels
         self.schema = schema
-        self.target = TargetMoments()
+        self.target = TargetMoments() if moments and isinstance(labels, TargetValues) else None
         self.spool = RecordSpool(directory)
 
     def add(self, chunk: RecordChunk) -> None:
         weight = row_weights(chunk, self.schema)
         self.fitter.update(chunk.table)
         self.labels.observe(chunk)
-        if isinstance(self.labels, TargetValues):
+        if self.target is not None:
             self.target.add(self.labels.y(chunk), weight)
         self.spool.add(chunk.table, self.labels.raw(chunk), weight)
 

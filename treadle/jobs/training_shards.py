@@ -84,7 +84,7 @@ def fit_shard(settings, task: ShardTask) -> dict:
     target, and spool the accepted records on this worker for featurizing."""
     started = time.monotonic()
     work = tempfile.TemporaryDirectory(prefix="treadle-shard-", dir=_local_directory())
-    fit = RecordFit(task.pipeline, task.labels, task.parts[0].schema, work.name)
+    fit = RecordFit(task.pipeline, task.labels, task.parts[0].schema, work.name, moments=True)
     try:
         reads = [read_part(settings, part, fit.add) for part in task.parts]
         fit.close()
@@ -228,14 +228,15 @@ def train_on_shards(ctx: JobContext, client, slots: list[str], runs: list[list[P
         for f in fitted[1:]:
             fitter.merge(f["fitter"])
             labels.observe_from(f["labels"])
-            target.merge(f["target"])
+            if target is not None:
+                target.merge(f["target"])
         labels.finish()
         fitted_pipeline = fitter.finish()
         ctx.log(f"recipe fitted on {merged.accepted} records ({merged.rejected} rejected) in {len(runs)} shards "
                 f"(" + ", ".join(f"shard {i + 1} on {f['where']} in {f['seconds']:.2f} s" for i, f in enumerate(fitted))
                 + f"); {fitted_pipeline.n_features} hashed feature columns")
         config = dataclasses.replace(config, n_classes=max(len(labels.classes), 2))
-        if isinstance(labels, TargetValues):
+        if target is not None:
             # Every shard standardises a numeric target alike (docs/behaviour.md, "Cluster mode").
             config = dataclasses.replace(config, target_mean=target.mean, target_std=target.std)
         built = gather([submit(featurize_shard, keys[i], fitted_pipeline, labels, config, shuffle, seed + i,

@@ -32,12 +32,7 @@ class Moments:
         if n == 0:
             return
         mean = float(values.mean())
-        m2 = float(((values - mean) ** 2).sum())
-        total = self.count + n
-        delta = mean - self.mean
-        self.mean += delta * n / total
-        self.m2 += m2 + delta * delta * self.count * n / total
-        self.count = total
+        self.merge(Moments(n, mean, float(((values - mean) ** 2).sum())))
 
     def merge(self, other: Moments) -> None:
         """Add another stream's moments (Chan et al.'s pairwise update)."""
